@@ -1,0 +1,194 @@
+"""The judge's building blocks: cases, comparisons of untrusted recordings, verdicts.
+
+A recording comes from the student's kernel, so it is data to validate, never to trust: values
+that are not plain tensors or numbers are refused, and every comparison is made here, in the
+grader's process, against the reference package.
+"""
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+from workbook.recording import MARK, ONE_SHOT
+
+__all__ = ["Case", "Check", "Verdict", "seed_for", "compare_tensor", "expect_error", "decode_value",
+           "inputs_unchanged", "judge_tensors", "answer_in", "answer_equals",
+           "tensor_arg_label", "one_shot"]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One call of the student's function.
+
+    Args:
+        args: positional arguments (tensors on the CPU; the recorder moves them to the device).
+        kwargs: keyword arguments.
+        label: how the feedback describes this input.
+        raises: the exception types the call must raise, or None when it must return.
+    """
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+    label: str = ""
+    raises: tuple | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judge's decision on one graded cell; `message` is shown to the student in feedback."""
+    passed: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class Check:
+    """A graded behaviour.
+
+    Args:
+        grade_id: the nbgrader grade cell id, also the recorder's probe name.
+        description: one sentence shown in feedback.
+        make_cases: (generator) -> list of Case; inputs made by the grader, seeded per submission.
+        judge_case: (case, expected, received, after, device) -> None when right, else a one-line
+            reason; `after` holds the tensor arguments as they were after the call.
+        expected: (case) -> the reference output for the case (not called for `raises` cases).
+        value_answer: for answer cells (no function): judge(received) -> None or a reason.
+    """
+    grade_id: str
+    description: str
+    make_cases: Callable[[torch.Generator], list[Case]] | None = None
+    expected: Callable[[Case], object] | None = None
+    judge_case: Callable[..., str | None] | None = None
+    value_answer: Callable[[object], str | None] | None = None
+
+
+def seed_for(salt: str, student_id: str, grade_id: str) -> int:
+    """A seed that differs per submission and per check, and is stable across reruns."""
+    digest = hashlib.sha256(f"{salt}\0{student_id}\0{grade_id}".encode()).hexdigest()
+    return int(digest[:15], 16)
+
+
+def one_shot(items: list) -> dict:
+    """An argument that reaches the student's function as a single-pass iterator over `items`."""
+    return {MARK: ONE_SHOT, "items": list(items)}
+
+
+def tensor_arg_label(name: str, x: torch.Tensor) -> str:
+    return f"{name}: {str(x.dtype).removeprefix('torch.')} tensor of shape {list(x.shape)}"
+
+
+def decode_value(value):
+    """Turn a recorded value back into tensors/tuples; unsupported objects stay marked dicts."""
+    if isinstance(value, dict) and value.get(MARK) == "tensor":
+        return RecordedTensor(value["data"], str(value.get("device", "?")))
+    if isinstance(value, dict) and value.get(MARK) == "tuple":
+        return tuple(decode_value(v) for v in value["items"])
+    if isinstance(value, list):
+        return [decode_value(v) for v in value]
+    if isinstance(value, dict) and MARK not in value:
+        return {k: decode_value(v) for k, v in value.items()}
+    return value
+
+
+@dataclass(frozen=True)
+class RecordedTensor:
+    """A tensor the student's function returned, with the device it was returned on."""
+    data: torch.Tensor
+    device: str
+
+
+def describe_received(value) -> str:
+    if isinstance(value, RecordedTensor):
+        return f"a tensor of shape {list(value.data.shape)} ({value.data.dtype}, {value.device})"
+    if isinstance(value, dict) and value.get(MARK) == "unsupported":
+        return f"an object of type {value.get('type')}"
+    if isinstance(value, tuple):
+        return f"a tuple of {len(value)}"
+    return f"{type(value).__name__} {str(value)[:80]}"
+
+
+def _short(t: torch.Tensor, n: int = 6) -> str:
+    flat = t.detach().flatten().tolist()[:n]
+    body = ", ".join(f"{v:.5g}" if isinstance(v, float) else str(v) for v in flat)
+    return f"[{body}{', ...' if t.numel() > n else ''}]"
+
+
+def compare_tensor(expected: torch.Tensor, received, what: str, *, device: str, rtol: float = 1e-4,
+                   atol: float = 1e-5) -> str | None:
+    """None when `received` is a tensor equal to `expected` (shape, dtype, device, values), else why not."""
+    if not isinstance(received, RecordedTensor):
+        return f"{what}: expected a tensor of shape {list(expected.shape)}, received {describe_received(received)}"
+    got = received.data
+    if list(got.shape) != list(expected.shape):
+        return f"{what}: expected shape {list(expected.shape)}, received shape {list(got.shape)}"
+    if got.dtype != expected.dtype:
+        return f"{what}: expected dtype {expected.dtype} (the input's), received {got.dtype}"
+    if received.device != device:
+        return f"{what}: expected the result on the input's device {device}, received it on {received.device}"
+    exp64, got64 = expected.to(torch.float64), got.to(torch.float64)
+    if not torch.isfinite(got64).all() and not torch.equal(torch.isfinite(got64), torch.isfinite(exp64)):
+        return f"{what}: received non-finite values {_short(got)}; expected {_short(expected)}"
+    if not torch.allclose(got64, exp64, rtol=rtol, atol=atol):
+        worst = int((got64 - exp64).abs().flatten().argmax())
+        return (f"{what}: expected {_short(expected)}, received {_short(got)} "
+                f"(largest difference at flat index {worst}: expected {exp64.flatten()[worst].item():.6g}, "
+                f"received {got64.flatten()[worst].item():.6g})")
+    return None
+
+
+def expect_error(case: Case, result: dict) -> str | None:
+    """For a case that must raise: None when the recorded call raised one of `case.raises`."""
+    names = " or ".join(t.__name__ for t in case.raises)
+    if result.get("ok"):
+        return f"with {case.label}: expected {names}, but the function returned {describe_received(decode_value(result.get('value')))}"
+    mro = result.get("error_mro") or []
+    if not any(t.__name__ in mro for t in case.raises):
+        return f"with {case.label}: expected {names}, but it raised {result.get('error_type')}: {result.get('error', '')[:120]}"
+    return None
+
+
+def inputs_unchanged(case: Case, after) -> str | None:
+    """None when every tensor argument is unchanged after the call, else which one changed."""
+    if not isinstance(after, dict):
+        return None if after is None else "the recording is malformed; it was damaged or forged"
+    for i, (before, now) in enumerate(zip(case.args, after.get("args", []))):
+        if isinstance(before, torch.Tensor) and isinstance(now, RecordedTensor):
+            if now.data.shape != before.shape or not torch.equal(now.data, before):
+                return f"with {case.label}: argument {i + 1} was changed in place; return a new tensor instead"
+    return None
+
+
+def judge_tensors(*names: str, rtol: float = 1e-4, atol: float = 1e-5, unchanged: bool = True):
+    """A `judge_case` comparing a tensor result (one name) or a tuple of tensors (several names)."""
+    def judge_case(case: Case, expected, received, after, device: str) -> str | None:
+        if len(names) == 1:
+            expected, received = (expected,), (received,)
+        elif not isinstance(received, tuple) or len(received) != len(names):
+            return f"with {case.label}: expected a tuple ({', '.join(names)}), received {describe_received(received)}"
+        for name, exp, got in zip(names, expected, received):
+            reason = compare_tensor(exp, got, f"with {case.label}, {name}", device=device, rtol=rtol, atol=atol)
+            if reason:
+                return reason
+        return inputs_unchanged(case, after) if unchanged else None
+    return judge_case
+
+
+def answer_in(accepted: set, shown: str):
+    """A `value_answer` that accepts a string answer, compared case- and space-insensitively."""
+    normal = {a.strip().lower() for a in accepted}
+
+    def value_answer(received) -> str | None:
+        if not isinstance(received, str):
+            return f"expected the answer as a string ({shown}), received {describe_received(received)}"
+        if received.strip().lower() not in normal:
+            return f"the answer {received.strip()!r} is not right"
+        return None
+    return value_answer
+
+
+def answer_equals(expected, shown: str):
+    """A `value_answer` that accepts exactly one number (int or float equal to it)."""
+    def value_answer(received) -> str | None:
+        if type(received) not in (int, float) or received != expected:
+            return f"expected {shown}, the answer {describe_received(received)} is not right"
+        return None
+    return value_answer

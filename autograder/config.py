@@ -1,0 +1,45 @@
+"""The nbgrader configuration of the course, shared by nbgrader_config.py and the grading CLI."""
+from pathlib import Path
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor
+from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades,
+                                    IgnorePattern, LimitOutput, SaveAutoGrades)
+from traitlets.config import Config
+
+from autograder.pipeline import SandboxedExecute
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ASSIGNMENT = "sizing_and_tta"
+COURSE_ID = "sizing-and-tta"
+
+
+def course_config(grading_root: Path, *, release_root: Path | None = None, fast: bool = True) -> Config:
+    """nbgrader settings: sources from the repo, all grading state under `grading_root`.
+
+    Args:
+        grading_root: folder for the gradebook, submissions, autograded notebooks and feedback.
+        release_root: where `generate_assignment` writes (default: the repo's committed `release/`).
+        fast: run training cells with the reduced budget while grading.
+    """
+    grading_root = Path(grading_root).resolve()
+    c = Config()
+    c.CourseDirectory.course_id = COURSE_ID
+    c.CourseDirectory.root = str(grading_root)
+    c.CourseDirectory.source_directory = str(REPO_ROOT / "source")
+    c.CourseDirectory.release_directory = str(release_root or REPO_ROOT / "release")
+    c.CourseDirectory.submitted_directory = str(grading_root / "submitted")
+    c.CourseDirectory.autograded_directory = str(grading_root / "autograded")
+    c.CourseDirectory.feedback_directory = str(grading_root / "feedback")
+    c.CourseDirectory.db_url = f"sqlite:///{grading_root / 'gradebook.db'}"
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".grading"]
+    c.Exchange.root = str(grading_root / "exchange")
+    c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+                                           SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
+    c.SandboxedExecute.work_root = str(grading_root / "sandboxes")
+    c.SandboxedExecute.hide = [str(grading_root)]
+    c.SandboxedExecute.fast = fast
+    # Feedback must not show hidden tests (nbgrader #917): clear them from the autograded copy.
+    c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+    c.ClearHiddenTests.enforce_metadata = False
+    c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
+    return c

@@ -1,0 +1,112 @@
+"""Phase 2 of grading: make the inputs of every check, then judge what the sandbox recorded.
+
+Runs in the grader's own process. The student's kernel only ever sees the inputs file; the expected
+outputs come from `autograder.reference` here.
+"""
+from pathlib import Path
+
+import torch
+
+from autograder.checks import REGISTRY, Check, Case, Verdict
+from autograder.checks.core import decode_value, expect_error
+from workbook.recording import MARK, ONE_SHOT, call_case, encode
+
+__all__ = ["write_inputs", "judge", "judge_recording", "record_in_process", "NO_RECORDING"]
+
+NO_RECORDING = ("no recording reached the grader: the cell stopped before calling the recorder "
+                "(an error earlier in the cell or notebook, a timeout, a crashed kernel, or an undefined function)")
+
+
+def _cases(check: Check, seed: int) -> list[Case]:
+    if check.make_cases is None:
+        return []
+    generator = torch.Generator().manual_seed(seed)
+    return check.make_cases(generator)
+
+
+def write_inputs(check: Check, seed: int, folder: Path, device: str = "cpu") -> list[Case]:
+    """Write the inputs file of `check` for the recorder and return its cases."""
+    cases = _cases(check, seed)
+    if check.value_answer is not None:
+        return cases
+    payload = {"device": device, "cases": [{"args": [encode_arg(a) for a in c.args],
+                                            "kwargs": {k: encode_arg(v) for k, v in c.kwargs.items()}}
+                                           for c in cases]}
+    (folder / "inputs").mkdir(parents=True, exist_ok=True)
+    torch.save(payload, folder / "inputs" / f"{check.grade_id}.pt")
+    return cases
+
+
+def encode_arg(value):
+    """Inputs as plain data: tuples and one-shot iterators become the recorder's marker dicts."""
+    if isinstance(value, tuple):
+        return {MARK: "tuple", "items": [encode_arg(v) for v in value]}
+    if isinstance(value, list):
+        return [encode_arg(v) for v in value]
+    if isinstance(value, dict) and value.get(MARK) == ONE_SHOT:
+        return {MARK: ONE_SHOT, "items": [encode_arg(v) for v in value["items"]]}
+    if isinstance(value, dict):
+        return {k: encode_arg(v) for k, v in value.items()}
+    return value
+
+
+def _load(path: Path):
+    try:
+        return torch.load(path, weights_only=True), None
+    except FileNotFoundError:
+        return None, NO_RECORDING
+    except Exception as e:  # a file the student's code wrote or damaged
+        return None, f"the recording could not be read ({type(e).__name__}); it was damaged or forged"
+
+
+def judge_recording(check: Check, cases: list[Case], payload, device: str = "cpu") -> Verdict:
+    """Judge one check from its recorded payload (already loaded, untrusted)."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
+        return Verdict(False, "the recording is malformed; it was damaged or forged")
+    results = payload["results"]
+    if check.value_answer is not None:
+        if len(results) != 1 or not isinstance(results[0], dict):
+            return Verdict(False, "the recording is malformed; it was damaged or forged")
+        reason = check.value_answer(decode_value(results[0].get("value")))
+        return Verdict(reason is None, reason or f"passed: {check.description}")
+    if len(results) != len(cases):
+        return Verdict(False, f"the recording has {len(results)} results for {len(cases)} inputs; it was damaged or forged")
+    for case, result in zip(cases, results):
+        if not isinstance(result, dict):
+            return Verdict(False, "the recording is malformed; it was damaged or forged")
+        if case.raises is not None:
+            reason = expect_error(case, result)
+        elif not result.get("ok"):
+            reason = f"with {case.label}: the function raised {result.get('error_type')}: {str(result.get('error', ''))[:160]}"
+        else:
+            reason = check.judge_case(case, check.expected(case), decode_value(result.get("value")),
+                                      decode_value(result.get("after")), device)
+        if reason is not None:
+            return Verdict(False, reason)
+    return Verdict(True, f"passed: {check.description} ({len(cases)} inputs)")
+
+
+def record_in_process(check: Check, fn, seed: int, device: str = "cpu") -> Verdict:
+    """Judge `fn` directly, without a notebook: the recorder's own calling code, in this process.
+
+    For fast tests of function-level mutants; grading always goes through the sandbox.
+    """
+    cases = _cases(check, seed)
+    if check.value_answer is not None:
+        payload = {"results": [{"ok": True, "value": encode(fn), "after": None}]}
+    else:
+        payload = {"results": [call_case(fn, {"args": [encode_arg(a) for a in c.args],
+                                              "kwargs": {k: encode_arg(v) for k, v in c.kwargs.items()}}, device)
+                               for c in cases]}
+    return judge_recording(check, cases, payload, device)
+
+
+def judge(grade_id: str, cases: list[Case], folder: Path, device: str = "cpu") -> Verdict:
+    """Judge the check `grade_id` from the outputs recorded under `folder`."""
+    check = REGISTRY.get(grade_id)
+    if check is None:
+        return Verdict(False, f"no trusted check is defined for grade cell {grade_id!r} (instructor: add one to autograder.checks)")
+    payload, error = _load(folder / "outputs" / f"{grade_id}.pt")
+    if error:
+        return Verdict(False, error)
+    return judge_recording(check, cases, payload, device)

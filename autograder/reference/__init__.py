@@ -1,0 +1,1 @@
+"""Reference solutions that the trusted judge compares student outputs with."""

@@ -1,0 +1,145 @@
+"""A small CPU-friendly model, a Learner factory and the training budget of the workbook.
+
+``small_xresnet`` is fastai's ``XResNet`` (the "bag of tricks" ResNet the chapter trains from
+scratch on Imagenette) with one residual block per stage and half the channel widths of
+xresnet18: about 1.2 M parameters instead of 11 M.
+
+Calibration on the embedded synthetic set (default "small" variant: 1,500 train / 500 val images),
+2 CPU cores, ``get_dls(path, 64)`` + ``make_learner(dls)`` + ``fit_one_cycle(epochs, 3e-3)``:
+see ``bench/calibrate_data.py``, which prints the current figures.  After about one CPU-minute of
+training the model is well above chance (10 %) and well below 100 % -- room for the chapter's
+techniques to show an effect (figures in the bench output and the module README of the workbook).
+
+``training_budget(epochs)`` returns the epochs (and callbacks) a notebook should train for.  With
+the environment variable ``WORKBOOK_FAST=1`` (grading, CI) it returns 1 epoch that stops after 20 %
+of the training batches (fastai's ``ShortEpochCallback``); validation still runs on the whole
+validation set, so metrics stay defined.  Training results are never graded.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch.nn as nn
+from fastai.callback.training import ShortEpochCallback
+from fastai.learner import Learner
+from fastai.metrics import accuracy
+from fastai.torch_core import set_seed
+from fastai.vision.models.xresnet import ResBlock, XResNet
+
+from workbook.data import cache_dir
+
+__all__ = ["small_xresnet", "make_learner", "TrainingBudget", "training_budget", "fast_mode",
+           "FAST_TRAIN_FRACTION"]
+
+FAST_TRAIN_FRACTION = 0.2   # share of the training batches of the single epoch run when WORKBOOK_FAST=1
+
+
+def small_xresnet(n_out: int = 10, *, widen: float = 0.5, blocks_per_stage: int = 1, dropout: float = 0.0,
+                  c_in: int = 3) -> XResNet:
+    """A reduced fastai XResNet: four stages of `blocks_per_stage` basic residual blocks.
+
+    Args:
+        n_out: number of outputs (classes).
+        widen: channel multiplier of the stages (xresnet18 is 1.0: 64, 128, 256, 512 channels).
+        blocks_per_stage: residual blocks per stage (xresnet18 has 2).
+        dropout: dropout probability before the final linear layer.
+        c_in: input channels.
+
+    Returns:
+        An untrained ``XResNet`` (an ``nn.Sequential``), initialised by fastai's ``init_cnn``.
+    """
+    for name, value in (("n_out", n_out), ("blocks_per_stage", blocks_per_stage), ("c_in", c_in)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        if value < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+    if not 0 < widen <= 4:
+        raise ValueError(f"widen must be in (0, 4], got {widen}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    # XResNet's first stage takes 64 channels from the stem, so the stem must end at 64.
+    return XResNet(ResBlock, 1, [blocks_per_stage] * 4, p=dropout, c_in=c_in, n_out=n_out,
+                   stem_szs=(16, 32, 64), widen=widen)
+
+
+def make_learner(dls, *, model: nn.Module | None = None, loss_func=None, cbs=None, seed: int = 0,
+                 path: str | os.PathLike | None = None) -> Learner:
+    """A fastai Learner with the accuracy metric, seeded for reproducible training.
+
+    Calls ``set_seed(seed, reproducible=True)`` (python, numpy and torch global generators, which
+    fastai's augmentations and model initialisation draw from) before building the model.
+
+    Args:
+        dls: fastai DataLoaders (e.g. from ``workbook.data.get_dls``).
+        model: the model; default ``small_xresnet(n_out=dls.c)``.
+        loss_func: loss; default fastai's choice for the targets (cross-entropy for categories).
+        cbs: extra callbacks for every fit (e.g. ``MixUp()``).
+        seed: seed for initialisation, augmentation and dropout.
+        path: folder where ``learn.save`` / ``lr_find`` write (``<path>/models``); default
+            ``cache_dir()``, so the data folder (possibly read-only) is never written to.
+
+    Returns:
+        The Learner.
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
+    if not hasattr(dls, "train") or not hasattr(dls, "valid"):
+        raise TypeError(f"dls must be fastai DataLoaders, got {type(dls).__name__}")
+    if model is not None and not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    set_seed(seed, reproducible=True)
+    if model is None:
+        model = small_xresnet(n_out=dls.c)
+    return Learner(dls, model, loss_func=loss_func, metrics=accuracy, cbs=cbs,
+                   path=Path(path) if path is not None else cache_dir())
+
+
+def fast_mode() -> bool:
+    """True when the environment variable WORKBOOK_FAST is set to 1/true/yes (case-insensitive)."""
+    return os.environ.get("WORKBOOK_FAST", "").strip().lower() in ("1", "true", "yes")
+
+
+@dataclass(frozen=True)
+class TrainingBudget:
+    """How long to train: pass ``epochs`` and ``cbs`` to ``fit``/``fit_one_cycle``.
+
+    Attributes:
+        epochs: number of epochs.
+        cbs: callbacks that shorten the epochs (empty for a full budget).
+        fast: whether this is the reduced WORKBOOK_FAST budget.
+    """
+    epochs: int
+    cbs: list = field(default_factory=list)
+    fast: bool = False
+
+
+def training_budget(epochs: int, *, fast: bool | None = None) -> TrainingBudget:
+    """The training budget for a notebook experiment that would normally run `epochs` epochs.
+
+    Args:
+        epochs: the full number of epochs.
+        fast: force the reduced budget on/off; default: ``fast_mode()`` (env var WORKBOOK_FAST).
+
+    Returns:
+        ``TrainingBudget(epochs, [], False)``, or in fast mode ``TrainingBudget(1,
+        [ShortEpochCallback(FAST_TRAIN_FRACTION, short_valid=False)], True)``: one epoch on the
+        first 20 % of the training batches, full validation.
+
+    Example:
+        >>> budget = training_budget(5)
+        >>> learn.fit_one_cycle(budget.epochs, 3e-3, cbs=budget.cbs)   # doctest: +SKIP
+    """
+    if isinstance(epochs, bool) or not isinstance(epochs, int):
+        raise TypeError(f"epochs must be an int, got {type(epochs).__name__}")
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if fast is None:
+        fast = fast_mode()
+    elif not isinstance(fast, bool):
+        raise TypeError(f"fast must be a bool or None, got {type(fast).__name__}")
+    if not fast:
+        return TrainingBudget(epochs=epochs, cbs=[], fast=False)
+    return TrainingBudget(epochs=1, cbs=[ShortEpochCallback(pct=FAST_TRAIN_FRACTION, short_valid=False)],
+                          fast=True)
