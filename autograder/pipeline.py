@@ -16,7 +16,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Integer, List, Unicode
 
 from autograder.checks import REGISTRY, Verdict, seed_for
-from autograder.judge import judge, write_inputs
+from autograder.judge import NO_RECORDING, judge, write_inputs
 from autograder.sandbox import run_sandboxed
 
 __all__ = ["SandboxedExecute", "verdict_outputs"]
@@ -28,6 +28,14 @@ def verdict_outputs(verdict: Verdict) -> list[NotebookNode]:
         return [NotebookNode(output_type="stream", name="stdout", text=f"✔ {verdict.message}\n")]
     return [NotebookNode(output_type="error", ename="GradingFailure", evalue=verdict.message,
                          traceback=[f"GradingFailure: {verdict.message}"])]
+
+
+def _cell_error(cell: NotebookNode) -> str:
+    """What the student's kernel reported in this cell, so feedback says why nothing was recorded."""
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "error":
+            return f". In your kernel this cell raised {output.get('ename')}: {str(output.get('evalue'))[:200]}"
+    return ""
 
 
 def autograded_test_cells(nb: NotebookNode) -> list[NotebookNode]:
@@ -66,6 +74,8 @@ class SandboxedExecute(NbGraderPreprocessor):
         for cell in autograded_test_cells(nb):
             grade_id = cell.metadata.nbgrader["grade_id"]
             verdict = judge(grade_id, cases.get(grade_id, []), grading, self.device)
+            if verdict.message == NO_RECORDING:
+                verdict = Verdict(False, f"{verdict.message}{_cell_error(cell)}")
             if not verdict.passed and result.status != "ok":
                 verdict = Verdict(False, f"{verdict.message}; {result.message}")
             cell.outputs = verdict_outputs(verdict)

@@ -52,9 +52,11 @@ class Check:
             reason; `after` holds the tensor arguments as they were after the call.
         expected: (case) -> the reference output for the case (not called for `raises` cases).
         value_answer: for answer cells (no function): judge(received) -> None or a reason.
+        target: the exercise function the check calls ("" for answer cells).
     """
     grade_id: str
     description: str
+    target: str = ""
     make_cases: Callable[[torch.Generator], list[Case]] | None = None
     expected: Callable[[Case], object] | None = None
     judge_case: Callable[..., str | None] | None = None

@@ -1,0 +1,74 @@
+# Two commands for everyone: `make lab` (work in the notebooks) and `make test` (what CI runs).
+# Both create .venv when it is missing and install the pinned requirements first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV := .venv
+PY := $(CURDIR)/$(VENV)/bin/python
+STAMP := $(VENV)/.installed
+ASSIGNMENT := sizing_and_tta
+SUBMISSIONS ?= submissions
+JOBS ?= 1
+PORT ?= 8888
+
+# Every cache stays inside the repository (fastai, torch and matplotlib default to ~).
+export WORKBOOK_CACHE := $(CURDIR)/.cache
+export FASTAI_HOME := $(CURDIR)/.cache/fastai
+export TORCH_HOME := $(CURDIR)/.cache/torch
+export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
+export JUPYTER_CONFIG_DIR := $(CURDIR)/.cache/jupyter/config
+export JUPYTER_DATA_DIR := $(CURDIR)/.cache/jupyter/data
+export IPYTHONDIR := $(CURDIR)/.cache/ipython
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export PYTHONDONTWRITEBYTECODE := 1
+
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
+
+.PHONY: help setup data lab lab-instructor test release grade images bench gpu-check clean
+
+help:
+	@echo "make lab      start JupyterLab on the student workbook (release/)"
+	@echo "make test     install, generate the embedded data set, run every test"
+	@echo "make release  regenerate release/ from source/ with nbgrader"
+	@echo "make grade SUBMISSIONS=dir   grade a folder of submissions (one folder per student)"
+	@echo "make images | bench | gpu-check | lab-instructor | clean"
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	@touch $@
+
+setup: $(STAMP)
+
+data: setup
+	$(PY) -m workbook.data
+
+lab: data
+	$(PY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) \
+		--ServerApp.root_dir=$(CURDIR)/release/$(ASSIGNMENT)
+
+lab-instructor: data
+	$(PY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) --ServerApp.root_dir=$(CURDIR)
+
+test: data
+	$(PY) -m pytest -p no:cacheprovider tests source/$(ASSIGNMENT) --nbval-lax \
+		--sanitize-with tests/nbval_sanitize.cfg
+
+release: setup
+	$(PY) -m autograder.cli release
+
+grade: data
+	$(PY) -m autograder.cli grade $(SUBMISSIONS)
+
+images: data
+	$(PY) -m workbook.figures
+
+bench: data
+	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+gpu-check: data
+	$(PY) bench/gpu_check.py
+
+clean:
+	rm -rf .grading .pytest_cache

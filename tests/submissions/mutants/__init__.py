@@ -1,0 +1,1 @@
+"""Realistic wrong implementations, one module per concept; each lists the checks it must fail."""

@@ -1,0 +1,93 @@
+"""Whole submissions through the real pipeline: nbgrader autograde with the sandboxed recorder and
+the trusted judge, then CSV and HTML feedback."""
+import csv
+
+import pytest
+
+from autograder.checks import REGISTRY
+from autograder.grading import grade_class, write_csv
+from tests.golden import function_source, write_submission
+from tests.submissions.attacks import normalization as normalization_attacks
+from tests.submissions.mutants import normalization as normalization_mutants
+
+pytestmark = pytest.mark.slow
+NOTEBOOK = "02_normalization"
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    subs = root / "submissions"
+    write_submission(subs / "reference", reference=True)
+    write_submission(subs / "blank")
+    write_submission(subs / "mutant_unbiased", {NOTEBOOK: {"channel_stats_solution": function_source(
+        normalization_mutants.stats_unbiased, "channel_stats")}}, reference=True)
+    for name, attack in normalization_attacks.ATTACKS.items():
+        write_submission(subs / f"attack_{name}", {NOTEBOOK: attack["fills"]})
+    results = {r.student: r for r in grade_class(subs, root / "grading")}
+    write_csv(list(results.values()), root / "grades.csv")
+    return root, results
+
+
+def cells(result, notebook=NOTEBOOK):
+    return {k.split(":", 1)[1]: v for k, v in result.scores.items() if k.startswith(notebook + ":")}
+
+
+def autograded(notebook_cells):
+    return {k: v for k, v in notebook_cells.items() if k in REGISTRY}
+
+
+def test_reference_earns_full_marks(graded):
+    _, results = graded
+    ref = results["reference"]
+    assert ref.status == "graded"
+    scored = autograded(cells(ref))
+    assert scored and all(v > 0 for v in scored.values()), scored
+    assert ref.total == sum(v for k, v in ref.scores.items() if k.split(":", 1)[1] in REGISTRY)
+
+
+def test_blank_release_earns_nothing(graded):
+    _, results = graded
+    assert results["blank"].status == "graded"
+    assert results["blank"].total == 0
+
+
+def test_whole_mutant_loses_exactly_its_check(graded):
+    _, results = graded
+    ref, mutant = autograded(cells(results["reference"])), autograded(cells(results["mutant_unbiased"]))
+    lost = {k for k in ref if mutant[k] != ref[k]}
+    assert lost == {"channel_stats_values"}
+    assert mutant["channel_stats_values"] == 0
+
+
+@pytest.mark.parametrize("attack", sorted(normalization_attacks.ATTACKS))
+def test_attack_earns_no_points(graded, attack):
+    _, results = graded
+    result = results[f"attack_{attack}"]
+    assert result.status == "graded"
+    assert sum(autograded(cells(result)).values()) == 0, cells(result)
+
+
+def test_csv_has_one_column_per_graded_cell(graded):
+    root, results = graded
+    with (root / "grades.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    assert {r["student"] for r in rows} == set(results)
+    assert f"{NOTEBOOK}:channel_stats_values" in rows[0]
+
+
+def test_feedback_shows_expected_and_received_but_no_hidden_tests(graded):
+    root, _ = graded
+    html = (root / "grading" / "feedback" / "mutant_unbiased" / "sizing_and_tta" / f"{NOTEBOOK}.html").read_text()
+    assert "GradingFailure" in html and "expected tensor [1, 0, 2]" in html and "received tensor [1.414" in html
+    for secret in ("BEGIN HIDDEN TESTS", "record(", "autograder.reference"):
+        assert secret not in html
+    blank = (root / "grading" / "feedback" / "blank" / "sizing_and_tta" / f"{NOTEBOOK}.html").read_text()
+    assert "NotImplementedError" in blank
+
+
+def test_submissions_are_not_modified(graded, tmp_path):
+    root, _ = graded
+    again = write_submission(tmp_path / "reference", reference=True)
+    for nb in again.glob("*.ipynb"):
+        assert (root / "submissions" / "reference" / nb.name).read_bytes() == nb.read_bytes()
