@@ -4,8 +4,8 @@
 the source notebooks must have one; a test enforces it.
 """
 from autograder.checks.core import Check, Case, Verdict, seed_for
-from autograder.checks import normalization
+from autograder.checks import imagenette, normalization
 
-REGISTRY: dict[str, Check] = {check.grade_id: check for module in (normalization,) for check in module.CHECKS}
+REGISTRY: dict[str, Check] = {check.grade_id: check for module in (imagenette, normalization) for check in module.CHECKS}
 
 __all__ = ["REGISTRY", "Check", "Case", "Verdict", "seed_for"]

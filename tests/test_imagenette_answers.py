@@ -1,0 +1,83 @@
+"""The answer checks of 01_imagenette: right answers pass; the seed student's answers and wrong forms fail."""
+import pytest
+import torch
+
+from autograder.checks import REGISTRY, seed_for
+from autograder.checks.imagenette import CHECKS, choice
+from autograder.judge import record_in_process
+
+SEED = seed_for("tests", "ada", "imagenette")
+GRADE_IDS = {"imagenet_is", "why_imagenette_first", "first_prototype_step"}
+
+
+def verdict(grade_id, value):
+    return record_in_process(REGISTRY[grade_id], value, SEED)
+
+
+def test_the_notebook_checks_are_registered_as_answer_checks():
+    assert {c.grade_id for c in CHECKS} == GRADE_IDS
+    for grade_id in GRADE_IDS:
+        check = REGISTRY[grade_id]
+        assert check.value_answer is not None and check.target == "" and check.make_cases is None
+
+
+@pytest.mark.parametrize("answer", ["data set", "dataset", "Data Set", "  dataset ", "a data set", "an image dataset"])
+def test_imagenet_is_a_data_set(answer):
+    result = verdict("imagenet_is", answer)
+    assert result.passed, result.message
+
+
+@pytest.mark.parametrize("answer", ["model", "a computer vision model", "computer vision model", "Model",
+                                    "architecture", "library", "competition", ""])
+def test_imagenet_is_not_a_model(answer):
+    result = verdict("imagenet_is", answer)
+    assert not result.passed
+    assert result.message == f"the answer {answer.strip()!r} is not right"
+
+
+@pytest.mark.parametrize("answer", [None, 1, ["data set"], ("data set",), b"data set", {"answer": "data set"}])
+def test_imagenet_is_refuses_other_types(answer):
+    result = verdict("imagenet_is", answer)
+    assert not result.passed
+    assert result.message.startswith("expected the answer as a string")
+
+
+@pytest.mark.parametrize("grade_id, right", [("why_imagenette_first", "b"), ("first_prototype_step", "c")])
+@pytest.mark.parametrize("form", ["{}", " {} ", "({})", "{})", "( {} )"])
+def test_multiple_choice_right_letter_in_any_form(grade_id, right, form):
+    for letter in (right, right.upper()):
+        result = verdict(grade_id, form.format(letter))
+        assert result.passed, result.message
+
+
+# Option (a) of why_imagenette_first is the seed student's answer: "Imagenette for training from scratch,
+# ImageNet for transfer learning".
+@pytest.mark.parametrize("grade_id, wrong", [("why_imagenette_first", w) for w in "acd"]
+                         + [("first_prototype_step", w) for w in "abd"])
+def test_multiple_choice_wrong_letters_fail(grade_id, wrong):
+    for answer in (wrong, wrong.upper(), f"({wrong})"):
+        result = verdict(grade_id, answer)
+        assert not result.passed
+        assert result.message == f"the answer {wrong!r} is not right"
+
+
+@pytest.mark.parametrize("grade_id", ["why_imagenette_first", "first_prototype_step"])
+@pytest.mark.parametrize("answer", ["e", "", "bc", "b and c", "iteration speed",
+                                    "Imagenette for training from scratch, ImageNet for transfer learning"])
+def test_multiple_choice_refuses_what_is_not_one_letter(grade_id, answer):
+    result = verdict(grade_id, answer)
+    assert not result.passed
+    assert result.message.startswith('expected one letter ("a", "b", "c", "d")')
+
+
+@pytest.mark.parametrize("grade_id", ["why_imagenette_first", "first_prototype_step"])
+@pytest.mark.parametrize("answer", [None, 2, 1.0, ["b"], ("c",), torch.tensor(1)])
+def test_multiple_choice_refuses_other_types(grade_id, answer):
+    result = verdict(grade_id, answer)
+    assert not result.passed
+    assert result.message.startswith('expected one letter as a string')
+
+
+def test_choice_rejects_a_correct_letter_outside_the_options():
+    with pytest.raises(ValueError):
+        choice("e")
