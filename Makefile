@@ -24,14 +24,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup data lab lab-instructor test release grade images bench gpu-check clean
+.PHONY: help setup data lab lab-instructor test release grade images bench clean
 
 help:
 	@echo "make lab      start JupyterLab on the student workbook (release/)"
 	@echo "make test     install, generate the embedded data set, run every test"
 	@echo "make release  regenerate release/ from source/ with nbgrader"
 	@echo "make grade SUBMISSIONS=dir   grade a folder of submissions (one folder per student)"
-	@echo "make images | bench | gpu-check | lab-instructor | clean"
+	@echo "make images | bench | lab-instructor | clean"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -66,9 +66,6 @@ images: data
 
 bench: data
 	@for script in bench/*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
-
-gpu-check: data
-	$(PY) bench/gpu_check.py
 
 clean:
 	rm -rf .grading .pytest_cache
