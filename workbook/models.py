@@ -4,11 +4,23 @@
 scratch on Imagenette) with one residual block per stage and half the channel widths of
 xresnet18: about 1.2 M parameters instead of 11 M.
 
-Calibration on the embedded synthetic set (default "small" variant: 1,500 train / 500 val images),
-2 CPU cores, ``get_dls(path, 64)`` + ``make_learner(dls)`` + ``fit_one_cycle(epochs, 3e-3)``:
-see ``bench/calibrate_data.py``, which prints the current figures.  After about one CPU-minute of
-training the model is well above chance (10 %) and well below 100 % -- room for the chapter's
-techniques to show an effect (figures in the bench output and the module README of the workbook).
+Calibration on the embedded synthetic set (default "small" variant: 1,500 train / 500 val images)
+on 2 CPU cores, ``get_dls(path, size)`` + ``make_learner(dls)`` + ``fit_one_cycle(epochs, 1e-2)``,
+measured with ``bench/calibrate_data.py`` (which prints the current figures):
+
+====  =======================  ==========================  ==============  ======================
+size  epochs in ~60 s wall     throughput (train + valid)  valid accuracy  texture pairs confused
+====  =======================  ==========================  ==============  ======================
+64    8 (58-60 s, ~105 s CPU)  ~200 img/s                  0.74            0.00
+32    15-19 (51-67 s)          ~430 img/s                  0.73-0.75       0.15
+32    8 (23 s, 37 s CPU)       ~500 img/s                  0.68            0.16
+====  =======================  ==========================  ==============  ======================
+
+(Ranges: two runs on a shared machine; the epoch count comes from timing a warm-up epoch.)  In equal
+time 32 px keeps up by running twice the epochs, but at an equal number of epochs 64 px wins: at
+32 px the model confuses the striped/dotted classes with their plain twins (share of those validation
+images predicted as the twin).  fastai's ``learn.tta()`` adds about one point at 64 px (0.744 ->
+0.756).  Chance is 0.10.
 
 ``training_budget(epochs)`` returns the epochs (and callbacks) a notebook should train for.  With
 the environment variable ``WORKBOOK_FAST=1`` (grading, CI) it returns 1 epoch that stops after 20 %
@@ -21,6 +33,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import fastai.callback.all  # noqa: F401  (adds fit_one_cycle, lr_find, progress bars... to Learner)
 import torch.nn as nn
 from fastai.callback.training import ShortEpochCallback
 from fastai.learner import Learner
@@ -28,7 +41,7 @@ from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 from fastai.vision.models.xresnet import ResBlock, XResNet
 
-from workbook.data import cache_dir
+from workbook.data import cache_dir, seed_dataloaders
 
 __all__ = ["small_xresnet", "make_learner", "TrainingBudget", "training_budget", "fast_mode",
            "FAST_TRAIN_FRACTION"]
@@ -69,7 +82,9 @@ def make_learner(dls, *, model: nn.Module | None = None, loss_func=None, cbs=Non
     """A fastai Learner with the accuracy metric, seeded for reproducible training.
 
     Calls ``set_seed(seed, reproducible=True)`` (python, numpy and torch global generators, which
-    fastai's augmentations and model initialisation draw from) before building the model.
+    fastai's augmentations and model initialisation draw from) before building the model, and
+    re-seeds the shuffling of `dls` (``seed_dataloaders``): two Learners made with the same seed
+    on the same DataLoaders train identically.
 
     Args:
         dls: fastai DataLoaders (e.g. from ``workbook.data.get_dls``).
@@ -90,6 +105,9 @@ def make_learner(dls, *, model: nn.Module | None = None, loss_func=None, cbs=Non
     if model is not None and not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     set_seed(seed, reproducible=True)
+    # The loaders' shuffling generators advance with every epoch; re-seed them so that a second
+    # Learner built with the same seed on the same dls trains on the same batch order.
+    seed_dataloaders(dls, seed)
     if model is None:
         model = small_xresnet(n_out=dls.c)
     return Learner(dls, model, loss_func=loss_func, metrics=accuracy, cbs=cbs,
