@@ -22,16 +22,20 @@ def solution_cells(path: Path) -> dict[str, str]:
             if c.get("metadata", {}).get("nbgrader", {}).get("solution") and grade_id(c)}
 
 
-def write_submission(dest: Path, fills: dict[str, dict[str, str]] | None = None, reference: bool = False) -> Path:
-    """Copy every release notebook into `dest`, filling solution cells.
+def write_submission(dest: Path, fills: dict[str, dict[str, str]] | None = None, reference: bool = False,
+                     notebooks: list[str] | None = None) -> Path:
+    """Copy release notebooks into `dest`, filling solution cells.
 
     Args:
         dest: the student's folder.
         fills: {notebook stem: {solution grade_id: code}} to put into those cells.
         reference: fill every solution cell with the source notebook's solution first.
+        notebooks: stems of the notebooks to include (default: all; a missing one scores zero).
     """
     dest.mkdir(parents=True, exist_ok=True)
     for release_nb in sorted(RELEASE.glob("*.ipynb")):
+        if notebooks is not None and release_nb.stem not in notebooks:
+            continue
         nb = nbformat.read(release_nb, as_version=4)
         answers = solution_cells(SOURCE / release_nb.name) if reference else {}
         answers.update((fills or {}).get(release_nb.stem, {}))
@@ -50,3 +54,25 @@ def function_source(fn, name: str) -> str:
 def copy_tree(src: Path, dest: Path) -> Path:
     shutil.copytree(src, dest)
     return dest
+
+
+def write_golden_class(dest: Path) -> list[str]:
+    """The golden class for `make grade`: reference, blank, every whole-submission mutant and attack."""
+    from tests.submissions.attacks import normalization as attacks
+    from tests.submissions.mutants import normalization as mutants
+
+    write_submission(dest / "reference", reference=True)
+    write_submission(dest / "blank")
+    for i, mutant in enumerate(mutants.MUTANTS):
+        solution_id = {"channel_stats": "channel_stats_solution", "normalize": "normalize_solution",
+                       "streaming_channel_stats": "streaming_stats_solution"}[mutant.target]
+        write_submission(dest / f"mutant_{i:02d}", {"02_normalization": {solution_id: function_source(mutant.fn, mutant.target)}},
+                         reference=True)
+    for name, attack in attacks.ATTACKS.items():
+        write_submission(dest / f"attack_{name}", {"02_normalization": attack["fills"]})
+    return sorted(p.name for p in dest.iterdir())
+
+
+if __name__ == "__main__":
+    import sys
+    print("\n".join(write_golden_class(Path(sys.argv[1]))))

@@ -12,18 +12,24 @@ from tests.submissions.mutants import normalization as normalization_mutants
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = "02_normalization"
+NOTEBOOKS = ["01_imagenette", "02_normalization"]
+# The seed student's answers (shared/seed): "ImageNet is a computer vision model"; Imagenette for
+# training from scratch and ImageNet for transfer learning (option a).
+SEED_ANSWERS = {"imagenet_is_answer": 'imagenet_is = "model"',
+                "why_imagenette_first_answer": 'why_imagenette_first = "a"'}
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
     subs = root / "submissions"
-    write_submission(subs / "reference", reference=True)
-    write_submission(subs / "blank")
+    write_submission(subs / "reference", reference=True, notebooks=NOTEBOOKS)
+    write_submission(subs / "blank", notebooks=NOTEBOOKS)
     write_submission(subs / "mutant_unbiased", {NOTEBOOK: {"channel_stats_solution": function_source(
-        normalization_mutants.stats_unbiased, "channel_stats")}}, reference=True)
+        normalization_mutants.stats_unbiased, "channel_stats")}}, reference=True, notebooks=[NOTEBOOK])
+    write_submission(subs / "seed_student", {"01_imagenette": SEED_ANSWERS}, reference=True, notebooks=["01_imagenette"])
     for name, attack in normalization_attacks.ATTACKS.items():
-        write_submission(subs / f"attack_{name}", {NOTEBOOK: attack["fills"]})
+        write_submission(subs / f"attack_{name}", {NOTEBOOK: attack["fills"]}, notebooks=[NOTEBOOK])
     results = {r.student: r for r in grade_class(subs, root / "grading")}
     write_csv(list(results.values()), root / "grades.csv")
     return root, results
@@ -44,6 +50,15 @@ def test_reference_earns_full_marks(graded):
     scored = autograded(cells(ref))
     assert scored and all(v > 0 for v in scored.values()), scored
     assert ref.total == sum(v for k, v in ref.scores.items() if k.split(":", 1)[1] in REGISTRY)
+
+
+def test_seed_student_loses_exactly_the_questions_answered_wrongly(graded):
+    _, results = graded
+    ref = autograded(cells(results["reference"], "01_imagenette"))
+    seed = autograded(cells(results["seed_student"], "01_imagenette"))
+    assert ref and all(v > 0 for v in ref.values())
+    assert {k for k in ref if seed[k] != ref[k]} == {"imagenet_is", "why_imagenette_first"}
+    assert seed["imagenet_is"] == seed["why_imagenette_first"] == 0
 
 
 def test_blank_release_earns_nothing(graded):
@@ -88,6 +103,6 @@ def test_feedback_shows_expected_and_received_but_no_hidden_tests(graded):
 
 def test_submissions_are_not_modified(graded, tmp_path):
     root, _ = graded
-    again = write_submission(tmp_path / "reference", reference=True)
+    again = write_submission(tmp_path / "reference", reference=True, notebooks=NOTEBOOKS)
     for nb in again.glob("*.ipynb"):
         assert (root / "submissions" / "reference" / nb.name).read_bytes() == nb.read_bytes()
