@@ -1,14 +1,24 @@
 """Function-level golden submissions judged directly (fast): the reference passes every check, and
 each realistic mutant loses exactly the checks it breaks."""
+import importlib
+import pkgutil
+
 import pytest
 
+import autograder.reference
+import tests.submissions.mutants
 from autograder.checks import REGISTRY, seed_for
 from autograder.judge import record_in_process
-from autograder.reference import normalization as ref_normalization
 from tests.submissions.mutants import normalization as normalization_mutants
 
-REFERENCES = {name: getattr(ref_normalization, name) for name in ref_normalization.__all__}
-MUTANTS = [*normalization_mutants.MUTANTS]
+
+def _modules(package):
+    return [importlib.import_module(f"{package.__name__}.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
+
+
+# Every exercise function of every reference module, and every mutant of every concept.
+REFERENCES = {name: getattr(m, name) for m in _modules(autograder.reference) for name in m.__all__}
+MUTANTS = [mutant for m in _modules(tests.submissions.mutants) for mutant in m.MUTANTS]
 SEEDS = [seed_for("tests", student, "x") for student in ("ada", "grace")]
 
 

@@ -1,17 +1,9 @@
 """Wrong normalization code that students really write. `breaks`: the checks each must fail."""
-from dataclasses import dataclass
-
 import torch
 
+from tests.submissions.mutants import Mutant
+
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
-
-
-@dataclass(frozen=True)
-class Mutant:
-    name: str
-    target: str  # the exercise function it replaces
-    fn: object
-    breaks: frozenset
 
 
 def stats_wrong_axes(x):
