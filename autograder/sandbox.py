@@ -2,7 +2,8 @@
 
 The notebook runs under `autograder.sandbox_runner` in new Linux namespaces (user, mount, network,
 pid; `unshare` from util-linux): the course's instructor files are hidden behind empty tmpfs mounts,
-the project and its environment are read-only, /tmp is private, there is no network, and killing the
+the project and its environment are read-only, /tmp is private (or, when the project itself lives
+under /tmp, everything else there is hidden), there is no network, and killing the
 runner kills every process the notebook started. The kernel talks to the runner over Unix sockets
 (Jupyter's `ipc` transport), which a new network namespace does not cut off.
 
@@ -88,7 +89,7 @@ def run_sandboxed(nb: nbformat.NotebookNode, workdir: Path, *, cell_timeout: int
             "--cell-timeout", str(cell_timeout)]
     if isolated:
         MOUNT_POINT.mkdir(parents=True, exist_ok=True)
-        args += ["--bind", str(workdir), "--read-only", *read_only_paths()]
+        args += ["--bind", str(workdir), "--project", str(REPO_ROOT), "--read-only", *read_only_paths()]
         for path in hidden_paths(hide):
             args += ["--hide", str(path)]
         cmd = [*UNSHARE, *args]

@@ -21,20 +21,39 @@ def _mount(*args: str) -> None:
     subprocess.run(["mount", *args], check=True, capture_output=True)
 
 
-def isolate(bind: str, workdir: str, read_only: list[str], hide: list[str]) -> None:
-    """Make the project read-only, bind the work folder, hide the rest, give /tmp its own tmpfs."""
+def _hide(path: str) -> None:
+    target = Path(path)
+    if target.is_dir():
+        _mount("-t", "tmpfs", "-o", "size=1m,mode=0555", "hidden", path)
+    elif target.exists():
+        _mount("--bind", "/dev/null", path)
+
+
+def private_tmp(keep: Path) -> None:
+    """Give the kernel an empty /tmp; when the project itself lives under /tmp, hide everything else there."""
+    tmp = Path("/tmp")
+    if not keep.is_relative_to(tmp):
+        _mount("-t", "tmpfs", "-o", "size=512m", "sandbox-tmp", "/tmp")
+        return
+    # Walk down to the project, hiding every sibling on the way (other runs, other courses).
+    folder = tmp
+    for part in keep.relative_to(tmp).parts:
+        for entry in folder.iterdir():
+            if entry.name != part:
+                _hide(str(entry))
+        folder = folder / part
+
+
+def isolate(bind: str, workdir: str, read_only: list[str], hide: list[str], project: str) -> None:
+    """Make the project read-only, bind the work folder, hide the rest, make /tmp private."""
     # Order matters: a later bind of a parent would cover the work folder's mount.
     for path in read_only:
         _mount("--bind", path, path)
         _mount("-o", "remount,bind,ro", path)
     _mount("--bind", bind, workdir)
     for path in hide:
-        target = Path(path)
-        if target.is_dir():
-            _mount("-t", "tmpfs", "-o", "size=1m,mode=0555", "hidden", path)
-        elif target.exists():
-            _mount("--bind", "/dev/null", path)
-    _mount("-t", "tmpfs", "-o", "size=512m", "sandbox-tmp", "/tmp")
+        _hide(path)
+    private_tmp(Path(project))
 
 
 def main(argv=None) -> int:
@@ -44,9 +63,10 @@ def main(argv=None) -> int:
     parser.add_argument("--bind")
     parser.add_argument("--read-only", action="append", nargs="+", default=[])
     parser.add_argument("--hide", action="append", default=[])
+    parser.add_argument("--project", help="the project root, which must stay visible")
     args = parser.parse_args(argv)
     if args.bind:
-        isolate(args.bind, args.workdir, [p for group in args.read_only for p in group], args.hide)
+        isolate(args.bind, args.workdir, [p for group in args.read_only for p in group], args.hide, args.project)
     resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     workdir = Path(args.workdir)
