@@ -24,13 +24,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup data lab lab-instructor test release grade images bench clean
+.PHONY: help setup data lab lab-instructor test release grade grade-golden images bench clean
 
 help:
 	@echo "make lab      start JupyterLab on the student workbook (release/)"
 	@echo "make test     install, generate the embedded data set, run every test"
 	@echo "make release  regenerate release/ from source/ with nbgrader"
 	@echo "make grade SUBMISSIONS=dir   grade a folder of submissions (one folder per student)"
+	@echo "make grade-golden   grade the golden submissions and print the table"
 	@echo "make images | bench | lab-instructor | clean"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -60,6 +61,12 @@ release: setup
 
 grade: data
 	$(PY) -m autograder.cli grade $(SUBMISSIONS)
+
+# Grade the golden submissions (reference, blank, seed student, mutants, attacks) as a class.
+grade-golden: data
+	rm -rf .grading/golden-class
+	$(PY) -m tests.golden .grading/golden-class > /dev/null
+	$(PY) -m autograder.cli grade .grading/golden-class --grading-root .grading/golden
 
 images: data
 	$(PY) -m workbook.figures

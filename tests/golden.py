@@ -10,6 +10,10 @@ from autograder.config import ASSIGNMENT, REPO_ROOT
 
 SOURCE = REPO_ROOT / "source" / ASSIGNMENT
 RELEASE = REPO_ROOT / "release" / ASSIGNMENT
+# The seed student's answers (shared/seed): "ImageNet is a computer vision model"; Imagenette for
+# training from scratch and ImageNet for transfer learning (option a).
+SEED_ANSWERS = {"imagenet_is_answer": 'imagenet_is = "model"',
+                "why_imagenette_first_answer": 'why_imagenette_first = "a"'}
 
 
 def grade_id(cell) -> str | None:
@@ -61,15 +65,17 @@ def write_golden_class(dest: Path) -> list[str]:
     from tests.submissions.attacks import normalization as attacks
     from tests.submissions.mutants import normalization as mutants
 
-    write_submission(dest / "reference", reference=True)
-    write_submission(dest / "blank")
+    slice_notebooks = ["01_imagenette", "02_normalization"]
+    write_submission(dest / "reference", reference=True, notebooks=slice_notebooks)
+    write_submission(dest / "blank", notebooks=slice_notebooks)
+    write_submission(dest / "seed_student", {"01_imagenette": SEED_ANSWERS}, reference=True, notebooks=["01_imagenette"])
     for i, mutant in enumerate(mutants.MUTANTS):
         solution_id = {"channel_stats": "channel_stats_solution", "normalize": "normalize_solution",
                        "streaming_channel_stats": "streaming_stats_solution"}[mutant.target]
         write_submission(dest / f"mutant_{i:02d}", {"02_normalization": {solution_id: function_source(mutant.fn, mutant.target)}},
-                         reference=True)
+                         reference=True, notebooks=["02_normalization"])
     for name, attack in attacks.ATTACKS.items():
-        write_submission(dest / f"attack_{name}", {"02_normalization": attack["fills"]})
+        write_submission(dest / f"attack_{name}", {"02_normalization": attack["fills"]}, notebooks=["02_normalization"])
     return sorted(p.name for p in dest.iterdir())
 
 

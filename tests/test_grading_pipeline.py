@@ -6,17 +6,13 @@ import pytest
 
 from autograder.checks import REGISTRY
 from autograder.grading import grade_class, write_csv
-from tests.golden import function_source, write_submission
+from tests.golden import SEED_ANSWERS, function_source, write_submission
 from tests.submissions.attacks import normalization as normalization_attacks
 from tests.submissions.mutants import normalization as normalization_mutants
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = "02_normalization"
 NOTEBOOKS = ["01_imagenette", "02_normalization"]
-# The seed student's answers (shared/seed): "ImageNet is a computer vision model"; Imagenette for
-# training from scratch and ImageNet for transfer learning (option a).
-SEED_ANSWERS = {"imagenet_is_answer": 'imagenet_is = "model"',
-                "why_imagenette_first_answer": 'why_imagenette_first = "a"'}
 
 
 @pytest.fixture(scope="module")
