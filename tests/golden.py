@@ -51,8 +51,28 @@ def write_submission(dest: Path, fills: dict[str, dict[str, str]] | None = None,
 
 
 def function_source(fn, name: str) -> str:
-    """The source of `fn`, bound to the exercise's name as a student would define it."""
-    return f"import torch\n\n{inspect.getsource(fn)}\n{name} = {fn.__name__}\n"
+    """The source of `fn` and of the module-level helpers and constants it uses, bound to the
+    exercise's name as a student would define it in the solution cell."""
+    module = inspect.getmodule(fn)
+    helpers, constants, seen = [], [], set()
+
+    def visit(f):
+        for ref in f.__code__.co_names:
+            obj = getattr(module, ref, None)
+            if ref in seen or obj is None:
+                continue
+            seen.add(ref)
+            if inspect.isfunction(obj) and obj.__module__ == module.__name__:
+                visit(obj)
+                helpers.append(inspect.getsource(obj))
+            elif inspect.ismodule(obj):
+                constants.insert(0, f"import {obj.__name__} as {ref}")
+            elif isinstance(obj, (int, float, str, list, tuple)):
+                constants.append(f"{ref} = {obj!r}")
+
+    visit(fn)
+    parts = ["import torch", *constants, *helpers, inspect.getsource(fn), f"{name} = {fn.__name__}"]
+    return "\n\n".join(parts) + "\n"
 
 
 def copy_tree(src: Path, dest: Path) -> Path:

@@ -59,3 +59,15 @@ def test_every_check_has_a_description_and_either_function_or_answer():
     for check in REGISTRY.values():
         assert check.description
         assert (check.value_answer is None) == bool(check.target), check.grade_id
+
+
+@pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.target.isidentifier()], ids=lambda m: f"{m.target}: {m.name}")
+def test_mutant_source_as_a_student_writes_it_behaves_the_same(mutant):
+    """Whole golden submissions paste `function_source` into the notebook: it must be self-contained."""
+    from tests.golden import function_source
+
+    namespace = {}
+    exec(function_source(mutant.fn, mutant.target), namespace)
+    failed = {c.grade_id for c in checks_of(mutant.target)
+              if not record_in_process(c, namespace[mutant.target], SEEDS[0]).passed}
+    assert failed == set(mutant.breaks)
