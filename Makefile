@@ -64,7 +64,7 @@ grade: data
 
 # Grade the golden submissions (reference, blank, seed student, mutants, attacks) as a class.
 grade-golden: data
-	rm -rf .grading/golden-class
+	rm -rf .grading/golden-class .grading/golden
 	$(PY) -m tests.golden .grading/golden-class > /dev/null
 	$(PY) -m autograder.cli grade .grading/golden-class --grading-root .grading/golden
 

@@ -80,7 +80,13 @@ def prepare_gradebook(grading_root: Path) -> NbGraderAPI:
     grading_root.mkdir(parents=True, exist_ok=True)
     scratch = grading_root / "release"
     api = make_api(grading_root, release_root=scratch)
-    _check(api.generate_assignment(ASSIGNMENT, force=True, create=True), "nbgrader generate_assignment")
+    result = api.generate_assignment(ASSIGNMENT, force=True, create=True)
+    if not result.get("success") and "Cannot modify existing assignment" in (result.get("log") or ""):
+        raise GradingError(f"source/ changed (cells or notebooks added or removed) since the gradebook in {grading_root} "
+                           f"graded its first submission, and nbgrader will not change a graded assignment. "
+                           f"Grade into a new folder (--grading-root NEW, or move {grading_root} away); "
+                           f"nothing was changed.")
+    _check(result, "nbgrader generate_assignment")
     return api
 
 
