@@ -54,7 +54,7 @@ lab-instructor: data
 
 test: data
 	$(PY) -m pytest -p no:cacheprovider tests source/$(ASSIGNMENT) --nbval-lax \
-		--sanitize-with tests/nbval_sanitize.cfg
+		--nbval-sanitize-with tests/nbval_sanitize.cfg
 
 release: setup
 	$(PY) -m autograder.cli release

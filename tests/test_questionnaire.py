@@ -8,7 +8,7 @@ from autograder.config import ASSIGNMENT, REPO_ROOT
 SOURCE = REPO_ROOT / "source" / ASSIGNMENT
 TAG = re.compile(r"^(questionnaire:Q(\d+)|further-research:FR(\d+))$")
 # Grows with each notebook; once 01-07 exist it is all 14 questions and 4 Further Research items.
-REQUIRED = {"Q1", "Q2", "Q3", "Q14"}
+REQUIRED = {"Q1", "Q2", "Q3", "Q6", "Q7", "Q11", "Q12", "Q13", "Q14", "FR1", "FR4"}
 
 
 def tagged_items():
