@@ -3,6 +3,7 @@
 Runs in the grader's own process. The student's kernel only ever sees the inputs file; the expected
 outputs come from `autograder.reference` here.
 """
+import copy
 from pathlib import Path
 
 import torch
@@ -95,8 +96,11 @@ def record_in_process(check: Check, fn, seed: int, device: str = "cpu") -> Verdi
     if check.value_answer is not None:
         payload = {"results": [{"ok": True, "value": encode(fn), "after": None}]}
     else:
-        payload = {"results": [call_case(fn, {"args": [encode_arg(a) for a in c.args],
-                                              "kwargs": {k: encode_arg(v) for k, v in c.kwargs.items()}}, device)
+        # Copies, as the sandbox's inputs file gives: a function that changes its arguments in place
+        # must not change the cases the judge compares with.
+        payload = {"results": [call_case(fn, copy.deepcopy({"args": [encode_arg(a) for a in c.args],
+                                                            "kwargs": {k: encode_arg(v) for k, v in c.kwargs.items()}}),
+                                         device)
                                for c in cases]}
     return judge_recording(check, cases, payload, device)
 

@@ -18,7 +18,12 @@ from fastai.losses import CrossEntropyLossFlat
 from torch.distributions import Beta
 from torch.testing import assert_close
 
+from autograder.checks import REGISTRY, seed_for
+from autograder.checks.mixup import SEEDED_TARGETS
+from autograder.judge import record_in_process
 from autograder.reference.mixup import cutmix, mixup, mixup_loss, rand_box, sample_lam
+from tests.submissions.mutants.mixup import SEED_Q8_ANSWER
+from workbook.seeded import seeded
 
 
 def tiny_learner(loss_func):
@@ -305,3 +310,38 @@ def test_error_messages_say_what_is_wrong():
         mixup(X, Y, torch.full((4,), 2.0), PERM, 4)
     with pytest.raises(ValueError, match="does not lie in a 5 x 5 image"):
         cutmix(X, Y, 0.5, PERM, (0, 0, 6, 2), 4)
+
+
+# ------------------------------------------------------------------------- the graded checks' own inputs
+SEEDED_CHECKS = [c for c in REGISTRY.values() if c.target in SEEDED_TARGETS.values()]
+REFERENCE_BY_TARGET = {SEEDED_TARGETS["sample_lam"]: sample_lam, SEEDED_TARGETS["rand_box"]: rand_box}
+
+
+@pytest.mark.parametrize("seed", [seed_for("tests", s, "x") for s in ("ada", "grace", "alan")])
+@pytest.mark.parametrize("check", SEEDED_CHECKS, ids=lambda c: c.grade_id)
+def test_reference_passes_through_the_seeded_wrapper(check, seed):
+    """tests/test_mutants.py judges functions named in the reference's __all__; these go through `seeded`."""
+    verdict = record_in_process(check, seeded(REFERENCE_BY_TARGET[check.target]), seed)
+    assert verdict.passed, verdict.message
+
+
+def test_fastai_instantiates_a_callback_class_given_as_cbs():
+    """Why the Q8 check accepts `cbs=MixUp` as well as `cbs=MixUp()`: Learner.add_cb calls a class."""
+    learn = tiny_learner(CrossEntropyLossFlat())
+    learn.add_cbs(MixUp)
+    assert any(type(cb) is MixUp for cb in learn.cbs)
+
+
+def test_q8_answers():
+    check = REGISTRY["q8_cbs"]
+    right = ["MixUp()", "[MixUp()]", "MixUp(0.4)", "cbs=MixUp(alpha=0.2)", "MixUp", "(MixUp(),)",
+             "[MixUp(), SaveModelCallback()]", " fastai.callback.mixup.MixUp() "]
+    wrong = ["mixup", "Mixup()", "mixup()", "Mixup", "CutMix()", "MixUp(-1)", "MixUp(a)", "[MixUp(), MixUp()]",
+             "SaveModelCallback()", "", "MixUp((", 1, None, ["MixUp()"]]
+    for answer in right:
+        verdict = record_in_process(check, answer, 0)
+        assert verdict.passed, (answer, verdict.message)
+    for answer in wrong:
+        assert not record_in_process(check, answer, 0).passed, answer
+    seed = record_in_process(check, SEED_Q8_ANSWER, 0)
+    assert "`mixup` is not a name fastai defines" in seed.message and "`MixUp`" in seed.message
