@@ -1,20 +1,29 @@
-"""Runs inside the sandbox's namespaces: set up the mounts, then execute the notebook with nbclient.
+"""Runs inside the sandbox's namespaces: set up the mounts and limits, then execute the notebook with nbclient.
 
 Started by `autograder.sandbox.run_sandboxed`; not meant to be run by hand. Every import happens
-before the instructor's folders are hidden.
+before the instructor's folders are hidden. With `--bind` the kernel works in a size-limited tmpfs
+(`--disk-bytes`); the runner keeps a descriptor of the grader's folder, opened before it is hidden,
+writes the executed notebook there and copies back only the recordings.
 """
 import argparse
+import json
+import os
 import resource
+import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import nbformat
-from jupyter_client.manager import KernelManager
+import asyncio
+
+from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 
-FILE_SIZE_LIMIT = 512 * 2**20  # one file the notebook writes
+RECORDINGS = Path(".grading") / "outputs"
+NOTEBOOK_TIMEOUT = "the notebook's time limit was reached before this cell ran"
 
 
 def _mount(*args: str) -> None:
@@ -44,39 +53,168 @@ def private_tmp(keep: Path) -> None:
         folder = folder / part
 
 
-def isolate(bind: str, workdir: str, read_only: list[str], hide: list[str], project: str) -> None:
-    """Make the project read-only, bind the work folder, hide the rest, make /tmp private."""
+def isolate(bind: str, workdir: str, read_only: list[str], hide: list[str], project: str, disk_bytes: int) -> int:
+    """Make the project read-only, give the kernel a tmpfs work folder, hide the rest, make /tmp private.
+
+    Returns a descriptor of the grader's folder (`bind`), for copying the results back.
+    """
     # Order matters: a later bind of a parent would cover the work folder's mount.
     for path in read_only:
         _mount("--bind", path, path)
         _mount("-o", "remount,bind,ro", path)
-    _mount("--bind", bind, workdir)
+    outside = os.open(bind, os.O_RDONLY | os.O_DIRECTORY)
+    _mount("-t", "tmpfs", "-o", f"size={disk_bytes},mode=0700", "sandbox-work", workdir)
+    shutil.copytree(bind, workdir, dirs_exist_ok=True)
     for path in hide:
         _hide(path)
     private_tmp(Path(project))
+    return outside
+
+
+_COPIED: dict[str, tuple[int, int]] = {}
+
+
+def copy_back(workdir: Path, outside: int) -> None:
+    """Copy the recordings (regular files only) into the grader's folder."""
+    def put(src: Path, rel: str) -> None:
+        if src.is_symlink() or not src.is_file():
+            return
+        stat = src.stat()
+        if _COPIED.get(rel) == (stat.st_size, stat.st_mtime_ns):
+            return
+        _COPIED[rel] = (stat.st_size, stat.st_mtime_ns)
+        fd = os.open(rel, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600, dir_fd=outside)
+        with open(fd, "wb") as dst, src.open("rb") as f:
+            shutil.copyfileobj(f, dst)
+    recordings = workdir / RECORDINGS
+    if recordings.is_dir() and not recordings.is_symlink():
+        for part in (".grading", str(RECORDINGS)):
+            try:
+                os.mkdir(part, 0o700, dir_fd=outside)
+            except FileExistsError:
+                pass
+        for src in recordings.glob("*.pt"):
+            put(src, str(RECORDINGS / src.name))
+
+
+class CappedClient(NotebookClient):
+    """nbclient's client, keeping at most `output_bytes` of outputs per cell; a flooding cell is interrupted."""
+
+    def __init__(self, *args, output_bytes: int, deadline: float, save, **kw):
+        super().__init__(*args, **kw)
+        self.output_bytes = output_bytes
+        self.deadline = deadline
+        self.save = save
+        self._sizes: dict[int, int] = {}
+        self._interrupted: set[int] = set()
+        self._timed_out: set[int] = set()
+
+    def _get_timeout(self, cell):
+        # A cell never runs past the notebook's deadline, so the run ends here, not by the grader's kill.
+        return max(1, min(super()._get_timeout(cell) or self.timeout, int(self.deadline - time.monotonic())))
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        if time.monotonic() >= self.deadline:
+            if cell.cell_type == "code":
+                cell.outputs = [nbformat.v4.new_output("error", ename="NotebookTimeoutError", evalue=NOTEBOOK_TIMEOUT,
+                                                       traceback=[f"NotebookTimeoutError: {NOTEBOOK_TIMEOUT}"])]
+            return cell
+        try:
+            return await super().async_execute_cell(cell, cell_index, execution_count, store_history)
+        finally:
+            self._explain_interrupt(cell, cell_index)
+            self.save()  # what ran so far reaches the grader even if the run is killed later
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        self._timed_out.add(id(cell))
+        return await super()._async_handle_timeout(timeout, cell)
+
+    def _explain_interrupt(self, cell, cell_index) -> None:
+        # The grader's interrupt shows as KeyboardInterrupt; name the limit that caused it instead.
+        if id(cell) in self._timed_out:
+            ename, evalue = "CellTimeoutError", f"the cell ran longer than {self._get_timeout(cell)} s and was interrupted"
+        elif cell_index in self._interrupted:
+            ename, evalue = "OutputLimitError", f"the cell printed more than {self.output_bytes} bytes and was interrupted"
+        else:
+            return
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        for error in errors:
+            if error.get("ename") == "KeyboardInterrupt":
+                error["ename"], error["evalue"] = ename, evalue
+                error["traceback"] = [f"{ename}: {evalue}"]
+        if not errors:
+            cell.outputs.append(nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"]))
+
+    def output(self, outs, msg, display_id, cell_index):
+        if msg["msg_type"] == "error":  # the cell's own error always reaches the grader
+            return super().output(outs, msg, display_id, cell_index)
+        size = self._sizes.get(cell_index, 0) + len(json.dumps(msg.get("content", {}), default=str))
+        self._sizes[cell_index] = size
+        if size <= self.output_bytes:
+            return super().output(outs, msg, display_id, cell_index)
+        if cell_index not in self._interrupted:
+            self._interrupted.add(cell_index)
+            outs.append(nbformat.v4.new_output(
+                "stream", name="stderr",
+                text=f"\n[grader] output of this cell exceeded {self.output_bytes} bytes: the rest was dropped "
+                     f"and the cell was interrupted\n"))
+            asyncio.ensure_future(self.km.interrupt_kernel())
+        return None
+
+
+def set_limits(memory: int, file_bytes: int, nproc: int | None) -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (file_bytes, file_bytes))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_DATA, (memory, memory))
+    if nproc:
+        resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--cell-timeout", type=int, required=True)
+    parser.add_argument("--notebook-timeout", type=int, required=True)
+    parser.add_argument("--memory", type=int, required=True)
+    parser.add_argument("--output-bytes", type=int, required=True)
+    parser.add_argument("--file-bytes", type=int, required=True)
+    parser.add_argument("--disk-bytes", type=int, default=2**30)
+    parser.add_argument("--nproc", type=int)
     parser.add_argument("--bind")
     parser.add_argument("--read-only", action="append", nargs="+", default=[])
     parser.add_argument("--hide", action="append", default=[])
     parser.add_argument("--project", help="the project root, which must stay visible")
     args = parser.parse_args(argv)
-    if args.bind:
-        isolate(args.bind, args.workdir, [p for group in args.read_only for p in group], args.hide, args.project)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_SIZE_LIMIT, FILE_SIZE_LIMIT))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     workdir = Path(args.workdir)
+    outside = None
+    if args.bind:
+        outside = isolate(args.bind, args.workdir, [p for group in args.read_only for p in group], args.hide,
+                          args.project, args.disk_bytes)
+        os.chdir(workdir)
+    set_limits(args.memory, args.file_bytes, args.nproc)
     nb = nbformat.read(workdir / "submission.ipynb", as_version=4)
-    km = KernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / "kernel"))
-    client = NotebookClient(nb, km=km, timeout=args.cell_timeout, allow_errors=True, interrupt_on_timeout=True,
-                            error_on_timeout={"ename": "CellTimeoutError", "evalue": f"the cell ran longer than {args.cell_timeout} s",
-                                              "traceback": [f"CellTimeoutError: the cell ran longer than {args.cell_timeout} s"]},
-                            kernel_name="python3", resources={"metadata": {"path": str(workdir)}},
-                            extra_arguments=["--HistoryManager.hist_file=:memory:"])
+    # The asynchronous manager: a blocking one deadlocks when nbclient interrupts a cell from its event loop.
+    km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / "kernel"))
+
+    target = outside if outside is not None else os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
+
+    def save():
+        # Straight into the grader's folder: a kernel that filled its own disk must not lose the notebook.
+        fd = os.open(".executed.ipynb.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600, dir_fd=target)
+        with open(fd, "w", encoding="utf-8") as f:
+            f.write(nbformat.writes(nb))
+        os.replace(".executed.ipynb.tmp", "executed.ipynb", src_dir_fd=target, dst_dir_fd=target)
+        if outside is not None:
+            copy_back(workdir, outside)
+
+    # The run stops itself a little before the grader's hard kill, so the notebook so far comes back.
+    deadline = time.monotonic() + max(1, args.notebook_timeout - 10)
+    client = CappedClient(nb, km=km, timeout=args.cell_timeout, allow_errors=True, interrupt_on_timeout=True,
+                          output_bytes=args.output_bytes, deadline=deadline, save=save,
+                          error_on_timeout={"ename": "CellTimeoutError", "evalue": f"the cell ran longer than {args.cell_timeout} s",
+                                            "traceback": [f"CellTimeoutError: the cell ran longer than {args.cell_timeout} s"]},
+                          kernel_name="python3", resources={"metadata": {"path": str(workdir)}},
+                          extra_arguments=["--HistoryManager.hist_file=:memory:"])
     status = 0
     try:
         client.execute()
@@ -84,7 +222,7 @@ def main(argv=None) -> int:
         print(f"kernel died: {e}", file=sys.stderr)
         status = 3
     finally:
-        nbformat.write(nb, workdir / "executed.ipynb")
+        save()
     return status
 
 

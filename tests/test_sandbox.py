@@ -62,5 +62,102 @@ def test_denied(report, claim):
 def test_the_kernel_still_works(report):
     outcome, work = report
     assert outcome["read workbook"] == "allowed" and outcome["write workdir"] == "allowed"
-    assert (work / "mine.txt").read_text() == "ok"
+    # The work folder is a tmpfs: only the executed notebook and the recordings come back.
+    assert not (work / "mine.txt").exists() and (work / "executed.ipynb").exists()
     assert not (REPO_ROOT / "workbook" / "planted.py").exists()
+
+
+# ---------------------------------------------------------------- resource limits
+LIMITS_PROBES = {
+    "torch": "import torch\nprint('torch ok', (torch.ones(64, 64) @ torch.ones(64, 64)).sum().item())",
+    "memory": "block = bytearray(3 * 2**30)",
+    "loop": "while True:\n    pass",
+    "fork": ("import os, time\npids = []\ntry:\n    for _ in range(400):\n        pid = os.fork()\n"
+             "        if pid == 0:\n            time.sleep(60)\n            os._exit(0)\n        pids.append(pid)\n"
+             "except OSError as e:\n    print('fork refused after', len(pids))\n"
+             "for pid in pids:\n    os.kill(pid, 9)\n    os.waitpid(pid, 0)"),
+    "big_file": "open('big.bin', 'wb').write(b'0' * (24 * 2**20))",
+    "disk": "for i in range(8):\n    open(f'part{i}.bin', 'wb').write(b'0' * (12 * 2**20))",
+    "flood": "while True:\n    print('x' * 10000)",
+    "escape": "import subprocess\nsubprocess.Popen(['sleep', '4321.5'], start_new_session=True)\nprint('spawned')",
+    "alive": "print('still alive')",
+}
+SMALL = dict(cell_timeout=6, notebook_timeout=150, memory_bytes=2**30, max_processes=64, output_bytes=20_000,
+             file_bytes=16 * 2**20, disk_bytes=48 * 2**20)
+
+
+@pytest.fixture(scope="module")
+def limited(tmp_path_factory):
+    from autograder.sandbox import Limits
+    nb = new_notebook(cells=[new_code_cell(src) for src in LIMITS_PROBES.values()])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    result = run_sandboxed(nb, tmp_path_factory.mktemp("limits"), hide=[], limits=Limits(**SMALL))
+    assert result.notebook is not None, result.message
+    return result, dict(zip(LIMITS_PROBES, result.notebook.cells))
+
+
+def _text(cell):
+    return "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+
+
+def _error(cell):
+    return next((o.ename for o in cell.outputs if o.output_type == "error"), None)
+
+
+def test_torch_works_under_the_memory_limit(limited):
+    _, cells = limited
+    assert "torch ok 262144.0" in _text(cells["torch"])
+
+
+def test_memory_bomb_raises_memory_error_in_its_cell(limited):
+    _, cells = limited
+    assert _error(cells["memory"]) == "MemoryError"
+
+
+def test_infinite_loop_is_interrupted_at_the_cell_limit(limited):
+    _, cells = limited
+    assert _error(cells["loop"]) == "CellTimeoutError"
+
+
+def test_fork_bomb_hits_the_process_limit(limited):
+    result, cells = limited
+    if not any(p.startswith("processes:") for p in result.protections):
+        pytest.skip(f"no process limit on this machine; the grading log says: {result.degraded}")
+    assert "fork refused after" in _text(cells["fork"]), cells["fork"].outputs
+    assert int(_text(cells["fork"]).split("after")[1].split()[0]) < SMALL["max_processes"]
+
+
+def test_output_flood_is_capped(limited):
+    _, cells = limited
+    text = _text(cells["flood"])
+    # Either the grader's cap interrupts the cell, or the kernel's own output buffer reaches the memory
+    # limit first (the kernel prints faster than it sends); both end the cell and keep little output.
+    assert _error(cells["flood"]) == "OutputLimitError" or "MemoryError" in text, cells["flood"].outputs
+    assert len(text) < 3 * SMALL["output_bytes"]
+
+
+def test_huge_file_and_full_disk_are_refused(limited):
+    _, cells = limited
+    assert _error(cells["big_file"]) == "OSError"
+    assert _error(cells["disk"]) == "OSError"
+
+
+def test_every_process_is_killed_at_the_end(limited):
+    import subprocess as sp
+    _, cells = limited
+    assert "spawned" in _text(cells["escape"])
+    left = sp.run(["pgrep", "-f", "sleep 4321.5"], capture_output=True, text=True).stdout.split()
+    assert left == []
+
+
+def test_kernel_survives_every_limit(limited):
+    result, cells = limited
+    assert result.status == "ok", result.message
+    assert "still alive" in _text(cells["alive"])
+
+
+def test_each_protection_is_named(limited):
+    result, _ = limited
+    text = " | ".join(result.protections + result.degraded)
+    for word in ("time:", "output:", "memory per process", "file size"):
+        assert word in text
