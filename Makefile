@@ -24,7 +24,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup data lab lab-instructor test release grade grade-golden images bench clean
+.PHONY: help setup data lab lab-instructor browser-deps test release grade grade-golden images bench clean
 
 help:
 	@echo "make lab      start JupyterLab on the student workbook (release/)"
@@ -32,7 +32,8 @@ help:
 	@echo "make release  regenerate release/ from source/ with nbgrader"
 	@echo "make grade SUBMISSIONS=dir   grade a folder of submissions (one folder per student)"
 	@echo "make grade-golden   grade the golden submissions and print the table"
-	@echo "make images | bench | lab-instructor | clean"
+	@echo "make lab-instructor   JupyterLab with formgrader on the course (repo root)"
+	@echo "make images | bench | browser-deps | clean"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -45,14 +46,21 @@ setup: $(STAMP)
 data: setup
 	$(PY) -m workbook.data
 
+# nbgrader's assignment list reads nbgrader_config.py from the notebook root; JUPYTER_CONFIG_PATH points
+# it at the course's (exchange folder) from release/. Formgrader is the instructor's (make lab-instructor).
 lab: data
-	$(PY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) \
-		--ServerApp.root_dir=$(CURDIR)/release/$(ASSIGNMENT)
+	JUPYTER_CONFIG_PATH=$(CURDIR) $(PY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) \
+		--ServerApp.root_dir=$(CURDIR)/release/$(ASSIGNMENT) \
+		--ServerApp.jpserver_extensions=nbgrader.server_extensions.formgrader=False
 
 lab-instructor: data
 	$(PY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) --ServerApp.root_dir=$(CURDIR)
 
-test: data
+# Headless Chromium from Debian's packages for tests/test_browser.py (apt-get when missing and root).
+browser-deps: setup
+	$(PY) -m tests.browser --install
+
+test: data browser-deps
 	$(PY) -m pytest -p no:cacheprovider tests source/$(ASSIGNMENT) --nbval-lax \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
 
