@@ -27,7 +27,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ProbeModel", "ProbeModelError", "probe_weights", "build_probe_model", "run_probe"]
+__all__ = ["ProbeModel", "ProbeModelError", "probe_weights", "build_probe_model", "run_probe",
+           "ProbeDataLoaders", "ProbeLearner", "run_learner_probe"]
 
 _TENSOR_KEYS = ("conv_weight", "conv_bias", "bn_weight", "bn_bias", "bn_running_mean", "bn_running_var",
                 "linear_weight", "linear_bias")
@@ -160,3 +161,80 @@ def run_probe(fn, weights: dict, x: torch.Tensor, size) -> dict:
     return {"output": output,
             "requires_grad": bool(output.requires_grad) if isinstance(output, torch.Tensor) else None,
             "training": [bool(m.training) for m in model.modules()]}
+
+
+class ProbeDataLoaders:
+    """Stands for fastai DataLoaders of images of one size: it only knows its `size` and `bs`."""
+
+    def __init__(self, size, bs):
+        self.size, self.bs = size, bs
+
+    def __repr__(self) -> str:
+        return f"ProbeDataLoaders(size={self.size!r}, bs={self.bs!r})"
+
+
+def _plain(value):
+    # Numbers as plain ints/floats (a numpy or tensor scalar would not survive the recording).
+    if isinstance(value, bool) or value is None:
+        return value
+    try:
+        return int(value) if float(value).is_integer() and not isinstance(value, float) else float(value)
+    except (TypeError, ValueError):
+        return repr(value)[:80]
+
+
+class ProbeLearner:
+    """Stands for a fastai Learner in tests of training loops: it trains nothing and logs every call.
+
+    Setting `dls` and calling `fit_one_cycle`, `fit` or `fine_tune` append to `calls`, in order, as
+    ``["dls", size, bs]`` or ``[method name, epochs, learning rate]``.
+    """
+
+    def __init__(self, dls: ProbeDataLoaders):
+        self._dls = dls
+        self.calls: list[list] = []
+
+    @property
+    def dls(self) -> ProbeDataLoaders:
+        return self._dls
+
+    @dls.setter
+    def dls(self, value) -> None:
+        self.calls.append(["dls", _plain(getattr(value, "size", None)), _plain(getattr(value, "bs", None))])
+        self._dls = value
+
+    def _log_fit(self, method: str, n_epoch, lr):
+        self.calls.append([method, _plain(n_epoch), _plain(lr)])
+
+    def fit_one_cycle(self, n_epoch, lr_max=None, *args, **kwargs):
+        self._log_fit("fit_one_cycle", n_epoch, lr_max)
+
+    def fit(self, n_epoch, lr=None, *args, **kwargs):
+        self._log_fit("fit", n_epoch, lr)
+
+    def fine_tune(self, epochs, base_lr=2e-3, *args, **kwargs):
+        self._log_fit("fine_tune", epochs, base_lr)
+
+
+def run_learner_probe(fn, sizes, lr, bs: int, first_size: int = 8) -> dict:
+    """Call ``fn(learn, sizes, make_dls, lr)`` with a ProbeLearner and report every call as plain data.
+
+    Args:
+        fn: a function taking (learn, sizes, make_dls, lr), such as a progressive fit.
+        sizes: passed through to `fn`.
+        lr: passed through to `fn`.
+        bs: the batch size of the learner's DataLoaders before the call.
+        first_size: the image size of those DataLoaders.
+
+    Returns:
+        ``{"output": what fn returned, "calls": the ProbeLearner's log, with every call of make_dls
+        logged as ["make_dls", size, bs] in its place}``.
+    """
+    learn = ProbeLearner(ProbeDataLoaders(first_size, bs))
+
+    def make_dls(size, bs):
+        learn.calls.append(["make_dls", _plain(size), _plain(bs)])
+        return ProbeDataLoaders(size, bs)
+
+    output = fn(learn, sizes, make_dls, lr)
+    return {"output": output, "calls": learn.calls}
