@@ -1,7 +1,8 @@
 """Public checks for the visible tests in the notebooks.
 
-Each check raises AssertionError with one line that says what was called, what was expected and
-what came back, so a student sees the problem without reading a traceback.
+Each check raises AssertionError with one line that says what was checked, what was expected and what
+came back (``<what>: expected <X>, received <Y>``), so a student sees the problem in the last line of the
+traceback without reading the rest of it.
 """
 import torch
 
@@ -9,13 +10,16 @@ __all__ = ["expect_close", "expect_equal", "expect_raises", "expect_shape", "des
 
 
 def describe(value, max_items: int = 6) -> str:
-    """A short one-line description of a value: shape, dtype, device and the first numbers."""
+    """A short one-line description of a value: shape, dtype, device and the first numbers of a tensor,
+    the name of a type, else the repr cut to 120 characters (with line breaks folded)."""
     if isinstance(value, torch.Tensor):
         flat = value.detach().flatten().tolist()[:max_items]
         numbers = ", ".join(f"{v:.4g}" if isinstance(v, float) else str(v) for v in flat)
         more = ", ..." if value.numel() > max_items else ""
         return f"tensor [{numbers}{more}] (shape {list(value.shape)}, {value.dtype}, {value.device})"
-    text = repr(value)
+    if isinstance(value, type):
+        return value.__qualname__ if value.__module__ == "builtins" else f"{value.__module__}.{value.__qualname__}"
+    text = " ".join(repr(value).split())
     return text if len(text) <= 120 else text[:117] + "..."
 
 
@@ -28,18 +32,27 @@ def expect_shape(received, shape, what: str) -> None:
 
 
 def expect_close(received, expected, what: str, *, rtol: float = 1e-4, atol: float = 1e-5) -> None:
-    """Fail unless `received` is a tensor equal to `expected` within tolerance (same shape)."""
+    """Fail unless `received` is a tensor equal to `expected` within tolerance (same shape).
+
+    The message names the largest difference and where it is, so a mistake in one entry is easy to find.
+    """
     expected = torch.as_tensor(expected)
     expect_shape(received, expected.shape, what)
-    if not torch.allclose(received.detach().cpu().to(torch.float64), expected.cpu().to(torch.float64),
-                          rtol=rtol, atol=atol):
-        raise AssertionError(f"{what}: expected {describe(expected)}, received {describe(received)}")
+    got = received.detach().cpu().to(torch.float64)
+    want = expected.cpu().to(torch.float64)
+    if not torch.allclose(got, want, rtol=rtol, atol=atol):
+        diff = (got - want).abs().nan_to_num(nan=float("inf"))
+        worst = torch.unravel_index(diff.argmax(), diff.shape) if diff.dim() else ()
+        at = f" at index {[int(i) for i in worst]}" if worst else ""
+        raise AssertionError(f"{what}: expected {describe(expected)}, received {describe(received)} "
+                             f"(largest difference {diff.max().item():.4g}{at}: expected "
+                             f"{want[worst].item():.6g}, received {got[worst].item():.6g})")
 
 
 def expect_equal(received, expected, what: str) -> None:
-    """Fail unless `received == expected` for plain values (strings, numbers, lists)."""
+    """Fail unless `received == expected` for plain values (strings, numbers, lists, types)."""
     if type(received) is not type(expected) or received != expected:
-        raise AssertionError(f"{what}: expected {expected!r}, received {describe(received)}")
+        raise AssertionError(f"{what}: expected {describe(expected)}, received {describe(received)}")
 
 
 def expect_raises(error_types, fn, *args, what: str, **kwargs) -> None:
@@ -49,8 +62,10 @@ def expect_raises(error_types, fn, *args, what: str, **kwargs) -> None:
     except error_types:
         return
     except Exception as e:
-        raise AssertionError(f"{what}: expected {_names(error_types)}, but it raised {type(e).__name__}: {e}") from None
-    raise AssertionError(f"{what}: expected {_names(error_types)}, but it returned {describe(value)}")
+        message = " ".join(str(e).split())
+        raise AssertionError(f"{what}: expected {_names(error_types)}, received {type(e).__name__}: {message}") from None
+    raise AssertionError(f"{what}: expected {_names(error_types)}, received no error and the return value "
+                         f"{describe(value)}")
 
 
 def _names(error_types) -> str:
