@@ -49,8 +49,27 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def descendants(pid: int) -> list[int]:
+    """Process ids of every live descendant of `pid` (from /proc; empty where /proc is missing)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
 def stop_group(proc: subprocess.Popen, timeout: float = 10) -> None:
-    """Stop a process started with start_new_session=True and everything in its process group."""
+    """Stop a process started with start_new_session=True, its process group, and its descendants that
+    live in groups of their own (Jupyter starts each kernel in a new session)."""
+    others = {group for group in map(_pgid, descendants(proc.pid)) if group not in (None, proc.pid)}
     if proc.poll() is None:
         for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5)):
             try:
@@ -62,10 +81,18 @@ def stop_group(proc: subprocess.Popen, timeout: float = 10) -> None:
                 break
             except subprocess.TimeoutExpired:
                 continue
-    try:  # children that outlived the leader (kernels) are still in its group
-        os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    for group in (proc.pid, *others):   # what outlived the leader: its group, kernels in their own groups
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except ProcessLookupError:
+        return None
 
 
 @dataclass

@@ -155,6 +155,7 @@ def test_student_and_instructor_in_jupyterlab(browser_setup):
     steps = Steps(ARTIFACTS, start)
     source_nb = ROOT / "source" / ASSIGNMENT / NOTEBOOK
     index = cell_index(source_nb)
+    assert cell_index(ROOT / "release" / ASSIGNMENT / NOTEBOOK) == index, "release/ and source/ cells differ; make release"
     answers = solution_cells(source_nb)
     exercise = index[FIRST_EXERCISE]
     first_test = index[FIRST_EXERCISE.removesuffix("_answer")]
@@ -256,3 +257,24 @@ def test_student_and_instructor_in_jupyterlab(browser_setup):
     elapsed = time.monotonic() - start
     print(f"\nbrowser test: {elapsed:.0f} s from starting the servers to formgrader; screenshots in {ARTIFACTS}:")
     print("\n".join(f"  {s}" for s in steps.done))
+
+
+def test_stop_group_ends_the_group_and_descendants_in_sessions_of_their_own(tmp_path):
+    """Like a Jupyter server and its kernels: the leader, a child in its group, a child in a new session."""
+    import subprocess
+
+    script = ("import subprocess, sys, time\n"
+              "a = subprocess.Popen(['sleep', '300'])\n"
+              "b = subprocess.Popen(['sleep', '300'], start_new_session=True)\n"
+              "print(a.pid, b.pid, flush=True)\n"
+              "time.sleep(300)\n")
+    leader = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True,
+                              start_new_session=True)
+    in_group, own_session = (int(p) for p in leader.stdout.readline().split())
+    leader.stdout.close()
+    assert os.getpgid(own_session) != leader.pid
+    stop_group(leader, timeout=2)
+    time.sleep(0.5)
+    for pid in (leader.pid, in_group, own_session):
+        state = Path(f"/proc/{pid}/stat")
+        assert not state.exists() or state.read_text().rsplit(")", 1)[1].split()[0] == "Z", f"process {pid} still runs"
