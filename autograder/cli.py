@@ -2,10 +2,22 @@
 import argparse
 import logging
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 from autograder.config import REPO_ROOT
-from autograder.grading import GradingError, format_table, generate_release, grade_class, write_csv
+from autograder.grading import (GradingError, format_table, generate_release, grade_class, progress_line,
+                                write_csv, write_lms_csv, write_nbgrader_csv)
+
+
+def _due(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--due wants an ISO date such as 2026-12-01T23:59+00:00, got {text!r}")
+    if value.tzinfo is not None:  # nbgrader stores naive UTC
+        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return value
 
 
 def main(argv=None) -> int:
@@ -17,8 +29,17 @@ def main(argv=None) -> int:
     grade = sub.add_parser("grade", help="grade a folder of submissions (one folder per student)")
     grade.add_argument("submissions", type=Path)
     grade.add_argument("--grading-root", type=Path, default=REPO_ROOT / ".grading")
-    grade.add_argument("--csv", type=Path, help="default: <grading-root>/grades.csv")
+    grade.add_argument("--csv", type=Path, help="per-cell grades (default: <grading-root>/grades.csv)")
     grade.add_argument("--no-feedback", action="store_true")
+    grade.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded at once (sandboxes in parallel)")
+    grade.add_argument("--due", type=_due, help="due date (ISO); timestamp.txt of a submission after it is late")
+    grade.add_argument("--late-policy", choices=["none", "zero"], default="none",
+                       help="none: late work is graded and flagged; zero: late work scores 0")
+    grade.add_argument("--regrade", action="store_true", help="grade again what an earlier run already graded")
+    grade.add_argument("--cell-timeout", type=int, help="seconds one cell may run (default 120)")
+    grade.add_argument("--notebook-timeout", type=int, help="seconds one notebook may run (default 900)")
+    grade.add_argument("--memory-mb", type=int, help="memory of one kernel process in MiB (default 6144)")
+    grade.add_argument("--source", type=Path, help="master notebooks folder (default: source/)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
@@ -26,14 +47,22 @@ def main(argv=None) -> int:
             generate_release(args.out, args.grading_root)
             print(f"release written to {args.out}")
             return 0
-        results = grade_class(args.submissions, args.grading_root, feedback=not args.no_feedback)
+        sandbox = {k: v for k, v in (("cell_timeout", args.cell_timeout), ("notebook_timeout", args.notebook_timeout),
+                                     ("memory_bytes", args.memory_mb and args.memory_mb * 2**20)) if v}
+        results = grade_class(args.submissions, args.grading_root, feedback=not args.no_feedback, jobs=args.jobs,
+                              source_root=args.source, sandbox=sandbox, due=args.due, late_policy=args.late_policy,
+                              regrade=args.regrade,
+                              progress=lambda done, total, r: print(progress_line(done, total, r), file=sys.stderr, flush=True))
     except GradingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     csv_path = args.csv or args.grading_root / "grades.csv"
     write_csv(results, csv_path)
+    write_lms_csv(results, args.grading_root / "grades_lms.csv")
+    write_nbgrader_csv(args.grading_root, args.grading_root / "grades_nbgrader.csv")
     print(format_table(results))
-    print(f"\nper-cell grades: {csv_path}\nfeedback: {args.grading_root / 'feedback'}")
+    print(f"\nper-cell grades: {csv_path}\nper-exercise grades (LMS import): {args.grading_root / 'grades_lms.csv'}"
+          f"\nnbgrader export: {args.grading_root / 'grades_nbgrader.csv'}\nfeedback: {args.grading_root / 'feedback'}")
     return 0 if all(r.status == "graded" for r in results) else 1
 
 

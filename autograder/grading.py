@@ -5,18 +5,27 @@ A folder of submissions holds one folder per student, with the notebooks either 
 or inside a folder named after the assignment (nbgrader's own layout).
 """
 import csv
-import os
-import sys
+import hashlib
+import json
 import logging
+import multiprocessing as mp
+import os
 import shutil
-from dataclasses import dataclass, field
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
+
+import nbformat
 
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
-from autograder.config import ASSIGNMENT, course_config
+from autograder.config import ASSIGNMENT, REPO_ROOT, course_config
+from autograder.pipeline import gradebook_lock
 
 __all__ = ["GradingError", "StudentResult", "make_api", "prepare_gradebook", "grade_class", "generate_release"]
 
@@ -34,6 +43,8 @@ class StudentResult:
     scores: dict[str, float] = field(default_factory=dict)  # grade cell id -> points
     total: float = 0.0
     max_total: float = 0.0
+    notes: list[str] = field(default_factory=list)  # late, missing notebooks, degraded sandbox, ...
+    seconds: float = 0.0
 
 
 def _venv_on_path() -> None:
@@ -75,11 +86,11 @@ Students: open the notebooks in `sizing_and_tta/` with `make lab`.
 """
 
 
-def prepare_gradebook(grading_root: Path) -> NbGraderAPI:
+def prepare_gradebook(grading_root: Path, **config) -> NbGraderAPI:
     """Create the gradebook entries of the assignment (cells, points, checksums) from source/."""
     grading_root.mkdir(parents=True, exist_ok=True)
     scratch = grading_root / "release"
-    api = make_api(grading_root, release_root=scratch)
+    api = make_api(grading_root, release_root=scratch, **config)
     result = api.generate_assignment(ASSIGNMENT, force=True, create=True)
     if not result.get("success") and "Cannot modify existing assignment" in (result.get("log") or ""):
         raise GradingError(f"source/ changed (cells or notebooks added or removed) since the gradebook in {grading_root} "
@@ -90,21 +101,67 @@ def prepare_gradebook(grading_root: Path) -> NbGraderAPI:
     return api
 
 
-def find_submission(student_dir: Path) -> Path:
-    """The folder holding a student's notebooks (the student's folder or its assignment subfolder)."""
+def _digest(folder: Path, source_root: Path | None) -> str:
+    """Content hash of a submission and of the assignment's sources: a changed one is graded again."""
+    h = hashlib.sha256()
+    for base in (folder, Path(source_root or REPO_ROOT / "source") / ASSIGNMENT):
+        for path in sorted(p for p in base.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts):
+            h.update(str(path.relative_to(base)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def inspect_submission(student_dir: Path, source_root: Path | None = None) -> tuple[Path, set[str], list[str]]:
+    """Where a student's notebooks are, which of them to grade, and notes on the rest.
+
+    Returns (folder, names of the valid assignment notebooks, notes). Raises GradingError when there is
+    nothing to grade, with a message saying what was expected.
+    """
+    name = student_dir.name
+    if not student_dir.is_dir():
+        raise GradingError(f"{name} is a file, not a student folder; expected {student_dir}/<notebook>.ipynb")
     nested = student_dir / ASSIGNMENT
     folder = nested if nested.is_dir() else student_dir
-    if not any(folder.glob("*.ipynb")):
-        raise GradingError(f"{student_dir.name}: no notebook (*.ipynb) found in {folder}; "
+    if folder is student_dir and not any(folder.glob("*.ipynb")):
+        others = sorted(d.name for d in student_dir.iterdir() if d.is_dir() and any(d.glob("*.ipynb")))
+        if others:
+            raise GradingError(f"{name}: the notebooks are in {others[0]!r}, expected the assignment {ASSIGNMENT!r} "
+                               f"(wrong assignment?); rename the folder to {ASSIGNMENT} to grade it")
+    expected = {p.name for p in (Path(source_root or REPO_ROOT / "source") / ASSIGNMENT).glob("*.ipynb")}
+    present = sorted(folder.glob("*.ipynb"))
+    if not present:
+        raise GradingError(f"{name}: no notebook (*.ipynb) found in {folder}; "
                            f"expected {student_dir}/<notebook>.ipynb or {nested}/<notebook>.ipynb")
-    return folder
+    valid, notes = set(), []
+    for path in present:
+        if path.name not in expected:
+            notes.append(f"{path.name} is not part of the assignment (ignored)")
+            continue
+        try:
+            nbformat.validate(nbformat.read(path, as_version=4))
+        except Exception as e:
+            notes.append(f"{path.name} is not a valid notebook ({type(e).__name__}): graded as missing, 0 points")
+            continue
+        valid.add(path.name)
+    missing = sorted(expected - {p.name for p in present})
+    if missing:
+        notes.append(f"missing (0 points): {', '.join(missing)}")
+    if not valid:
+        raise GradingError(f"{name}: no valid notebook of the assignment ({'; '.join(notes)})")
+    return folder, valid, notes
 
 
-def copy_submission(folder: Path, grading_root: Path, student: str) -> None:
+def copy_submission(folder: Path, grading_root: Path, student: str, notebooks: set[str] | None = None) -> None:
+    """Copy the submission into nbgrader's submitted/ tree (only the given notebooks, and every other file)."""
     dest = grading_root / "submitted" / student / ASSIGNMENT
     if dest.exists():
         shutil.rmtree(dest)
-    shutil.copytree(folder, dest, ignore=shutil.ignore_patterns(".ipynb_checkpoints", "__pycache__"))
+
+    def ignore(directory, names):
+        skipped = {n for n in names if n in (".ipynb_checkpoints", "__pycache__") or n.endswith(".pyc")}
+        if notebooks is not None and Path(directory) == folder:
+            skipped |= {n for n in names if n.endswith(".ipynb") and n not in notebooks}
+        return skipped
+    shutil.copytree(folder, dest, ignore=ignore, symlinks=True)
 
 
 def read_scores(grading_root: Path, student: str) -> tuple[dict[str, float], float, float]:
@@ -118,29 +175,151 @@ def read_scores(grading_root: Path, student: str) -> tuple[dict[str, float], flo
         return scores, submission.score, submission.max_score
 
 
-def grade_class(submissions: Path, grading_root: Path, *, feedback: bool = True) -> list[StudentResult]:
-    """Grade every student folder under `submissions`; one student's problem never stops the others."""
-    submissions = Path(submissions)
+def _late_note(grading_root: Path, student: str, policy: str) -> str | None:
+    api = make_api(grading_root)
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+        late = gb.find_submission(ASSIGNMENT, student).total_seconds_late
+    if not late:
+        return None
+    effect = "scored 0 (late policy: zero)" if policy == "zero" else "graded without penalty (late policy: none)"
+    return f"late by {late / 3600:.1f} h: {effect}"
+
+
+def _marker(grading_root: Path, student: str) -> Path:
+    return grading_root / "status" / f"{student}.json"
+
+
+def _grade_one(task: dict) -> StudentResult:
+    """Grade one student (in a worker process when grading in parallel). Never raises."""
+    student, root = task["student"], Path(task["grading_root"])
+    start = time.monotonic()
+    try:
+        folder, notebooks, notes = inspect_submission(Path(task["student_dir"]), task["config"].get("source_root"))
+    except GradingError as e:
+        return StudentResult(student, f"not graded: {str(e).splitlines()[0]}")
+    config = dict(task["config"])
+    config["sandbox"] = {**config.get("sandbox", {}), **task.get("sandbox", {})}
+    api = make_api(root, **config)
+    try:
+        with gradebook_lock(root / ".gradebook.lock"):
+            copy_submission(folder, root, student, notebooks)
+            result = api.autograde(ASSIGNMENT, student, force=True, create=True)
+            _check(result, f"autograde of {student}")
+            notes += sorted({line.split("SANDBOX DEGRADED", 1)[1].strip(" :")
+                             for line in (result.get("log") or "").splitlines() if "SANDBOX DEGRADED" in line})
+            if task["feedback"]:
+                _check(api.generate_feedback(ASSIGNMENT, student, force=True), f"feedback of {student}")
+            scores, total, max_total = read_scores(root, student)
+            late = _late_note(root, student, config.get("late_policy", "none"))
+            if late:
+                notes.append(late)
+            graded = StudentResult(student, "graded", scores, total, max_total, notes, time.monotonic() - start)
+            marker = _marker(root, student)
+            marker.parent.mkdir(parents=True, exist_ok=True)
+            tmp = marker.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"digest": task["digest"], "result": asdict(graded)}))
+            tmp.replace(marker)  # written last: a kill before this line means the student is graded again
+            return graded
+    except (GradingError, MissingEntry) as e:
+        log.error("%s", e)
+        return StudentResult(student, f"not graded: {str(e).splitlines()[0]}", notes=notes)
+    except Exception as e:  # one student's failure never stops the class
+        log.exception("grading %s failed", student)
+        return StudentResult(student, f"not graded: internal error {type(e).__name__}: {str(e)[:200]}", notes=notes)
+
+
+def _finished(grading_root: Path, student: str, digest: str) -> StudentResult | None:
+    """The result of an earlier run that graded exactly this submission, if its grades are in the gradebook."""
+    try:
+        saved = json.loads(_marker(grading_root, student).read_text())
+        if saved["digest"] != digest:
+            return None
+        scores, total, max_total = read_scores(grading_root, student)
+    except (OSError, ValueError, KeyError, MissingEntry):
+        return None
+    result = StudentResult(**saved["result"])
+    if (scores, total, max_total) != (result.scores, result.total, result.max_total):
+        return None
+    result.notes = [*result.notes, "kept from an earlier run (--regrade grades it again)"]
+    return result
+
+
+def _gpus() -> int:
+    try:
+        import torch
+        return torch.cuda.device_count() if torch.cuda.is_available() else 0
+    except Exception:
+        return 0
+
+
+def grade_class(submissions: Path, grading_root: Path, *, feedback: bool = True, jobs: int = 1,
+                source_root: Path | None = None, sandbox: dict | None = None, due: datetime | None = None,
+                late_policy: str = "none", regrade: bool = False, progress=None) -> list[StudentResult]:
+    """Grade every student folder under `submissions`; one student's problem never stops the others.
+
+    Args:
+        submissions: one folder per student, holding the notebooks (or an `<assignment>/` folder of them).
+        grading_root: gradebook, copies of the submissions, autograded notebooks, feedback, status markers.
+        feedback: also write HTML feedback per student.
+        jobs: submissions graded at once; sandboxes run in parallel, gradebook access is serialized by a lock.
+        source_root: the master notebooks (default: the repo's source/).
+        sandbox: settings of `SandboxedExecute` (limits, threads, gpu).
+        due: the assignment's due date (naive UTC); later nbgrader timestamps (timestamp.txt) are late.
+        late_policy: "none" (late work flagged, not penalized) or "zero" (late work scores 0).
+        regrade: grade again students an earlier run already graded from the same files.
+        progress: called with (done, total, result) after each student.
+    """
+    submissions, grading_root = Path(submissions), Path(grading_root)
+    if jobs < 1:
+        raise GradingError(f"--jobs must be at least 1, got {jobs}")
+    if late_policy not in ("none", "zero"):
+        raise GradingError(f"late policy must be 'none' or 'zero', got {late_policy!r}")
     if not submissions.is_dir():
         raise GradingError(f"submissions folder {submissions} does not exist; pass SUBMISSIONS=<folder with one folder per student>")
-    students = sorted(p for p in submissions.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if not students:
+    entries = sorted(p for p in submissions.iterdir() if not p.name.startswith("."))
+    if not entries:
         raise GradingError(f"{submissions} holds no student folders; expected {submissions}/<student>/<notebook>.ipynb")
-    api = prepare_gradebook(grading_root)
-    results = []
-    for student_dir in students:
-        student = student_dir.name
-        try:
-            copy_submission(find_submission(student_dir), grading_root, student)
-            _check(api.autograde(ASSIGNMENT, student, force=True, create=True), f"autograde of {student}")
-            if feedback:
-                _check(api.generate_feedback(ASSIGNMENT, student, force=True), f"feedback of {student}")
-            scores, total, max_total = read_scores(grading_root, student)
-            results.append(StudentResult(student, "graded", scores, total, max_total))
-        except (GradingError, MissingEntry) as e:
-            log.error("%s", e)
-            results.append(StudentResult(student, f"not graded: {str(e).splitlines()[0]}"))
-    return results
+    config = {"source_root": source_root, "hide": [submissions], "late_policy": late_policy, "sandbox": dict(sandbox or {})}
+    if jobs > 1:
+        config["sandbox"].setdefault("threads", 1)  # torch's threads on top of parallel kernels thrash the cores
+    api = prepare_gradebook(grading_root, **config)
+    if due is not None:
+        with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+            gb.update_or_create_assignment(ASSIGNMENT, duedate=due)
+    gpus = _gpus()
+    results: dict[str, StudentResult] = {}
+    tasks = []
+    for i, entry in enumerate(entries):
+        digest = _digest(entry, source_root) if entry.is_dir() else ""
+        done = None if regrade or not digest else _finished(grading_root, entry.name, digest)
+        if done is not None:
+            results[entry.name] = done
+            continue
+        per_student = {"gpu": str(i % gpus), "device": "cuda:0"} if gpus else {}
+        tasks.append({"student": entry.name, "student_dir": str(entry), "grading_root": str(grading_root),
+                      "config": config, "sandbox": per_student, "feedback": feedback, "digest": digest})
+    total = len(entries)
+
+    def report(result):
+        results[result.student] = result
+        if progress is not None:
+            progress(len(results), total, result)
+
+    for result in list(results.values()):
+        if progress is not None:
+            progress(list(results).index(result.student) + 1, total, result)
+    if jobs == 1 or len(tasks) <= 1:
+        for task in tasks:
+            report(_grade_one(task))
+    else:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=mp.get_context("spawn")) as pool:
+            futures = {pool.submit(_grade_one, task): task for task in tasks}
+            for future in as_completed(futures):
+                try:
+                    report(future.result())
+                except Exception as e:  # a worker process that died
+                    report(StudentResult(futures[future]["student"], f"not graded: worker failed ({type(e).__name__}: {e})"))
+    return [results[e.name] for e in entries]
 
 
 def write_csv(results: list[StudentResult], path: Path) -> list[str]:
@@ -156,10 +335,53 @@ def write_csv(results: list[StudentResult], path: Path) -> list[str]:
     return columns
 
 
+def write_nbgrader_csv(grading_root: Path, path: Path) -> None:
+    """nbgrader's own CSV export (one row per student and assignment), as `nbgrader export` writes it."""
+    from nbgrader.plugins.export import CsvExportPlugin
+    api = make_api(grading_root)
+    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
+        CsvExportPlugin(to=str(path)).export(gb)
+
+
+def write_lms_csv(results: list[StudentResult], path: Path) -> list[str]:
+    """One row per student, one column per exercise (notebook: exercise, points summed over its graded
+    cells) and a total: the layout gradebook imports of common LMSs accept."""
+    exercises: dict[str, dict[str, float]] = {}
+    for r in results:
+        per = exercises.setdefault(r.student, {})
+        for cell, score in r.scores.items():
+            notebook, grade_id = cell.split(":", 1)
+            exercise = f"{notebook}: {grade_id.split('_')[0]}" if "_" in grade_id else cell
+            per[exercise] = per.get(exercise, 0.0) + (score or 0.0)
+    columns = sorted({e for per in exercises.values() for e in per})
+    tmp = path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["student", *columns, "total", "max_total", "status"])
+        for r in results:
+            per = exercises[r.student]
+            writer.writerow([r.student, *[per.get(c, "") for c in columns], r.total, r.max_total, r.status])
+    tmp.replace(path)
+    return columns
+
+
 def format_table(results: list[StudentResult]) -> str:
+    """The final table: score, status and the notes of every student."""
     width = max([len(r.student) for r in results] + [7])
-    lines = [f"{'student':<{width}}  {'score':>13}  status"]
+    lines = [f"{'student':<{width}}  {'score':>13}  {'time':>6}  status"]
     for r in results:
         score = f"{r.total:g} / {r.max_total:g}" if r.status == "graded" else "-"
-        lines.append(f"{r.student:<{width}}  {score:>13}  {r.status}")
+        seconds = f"{r.seconds:.0f} s" if r.seconds else ""
+        status = "; ".join([r.status, *r.notes])
+        lines.append(f"{r.student:<{width}}  {score:>13}  {seconds:>6}  {status}")
+    graded = sum(r.status == "graded" for r in results)
+    lines.append(f"{graded} of {len(results)} submissions graded")
     return "\n".join(lines)
+
+
+def progress_line(done: int, total: int, result: StudentResult) -> str:
+    """A one-line progress bar with the last student's status."""
+    width = 24
+    filled = round(width * done / total)
+    status = f"{result.total:g}/{result.max_total:g}" if result.status == "graded" else result.status
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {result.student}: {status}"

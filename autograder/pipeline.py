@@ -6,6 +6,9 @@ place: it writes each check's inputs, runs the notebook in `autograder.sandbox`,
 student's outputs into the trusted notebook, and then replaces the outputs of every autograded test
 cell with the judge's verdict, which nbgrader's `SaveAutoGrades` turns into points as usual.
 """
+import contextlib
+import fcntl
+import os
 import shutil
 import uuid
 from pathlib import Path
@@ -17,9 +20,39 @@ from traitlets import Bool, Integer, List, Unicode
 
 from autograder.checks import REGISTRY, Verdict, seed_for
 from autograder.judge import NO_RECORDING, judge, write_inputs
-from autograder.sandbox import run_sandboxed
+from autograder.sandbox import Limits, run_sandboxed
 
-__all__ = ["SandboxedExecute", "verdict_outputs"]
+__all__ = ["SandboxedExecute", "verdict_outputs", "gradebook_lock"]
+
+# Parallel grading: each worker holds this lock while nbgrader reads or writes the SQLite gradebook,
+# and releases it only while its sandbox runs (phase 1 in parallel, everything else serial).
+_LOCK: dict[str, int] = {}
+
+
+@contextlib.contextmanager
+def gradebook_lock(path: Path):
+    """Hold an exclusive lock on `path` (a lock file next to the gradebook) in this process."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        _LOCK["fd"] = fd
+        yield
+    finally:
+        _LOCK.pop("fd", None)
+        os.close(fd)  # closing releases the lock
+
+
+@contextlib.contextmanager
+def _lock_released():
+    fd = _LOCK.get("fd")
+    if fd is None:
+        yield
+        return
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    try:
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_EX)
 
 
 def verdict_outputs(verdict: Verdict) -> list[NotebookNode]:
@@ -30,12 +63,28 @@ def verdict_outputs(verdict: Verdict) -> list[NotebookNode]:
                          traceback=[f"GradingFailure: {verdict.message}"])]
 
 
-def _cell_error(cell: NotebookNode) -> str:
-    """What the student's kernel reported in this cell, so feedback says why nothing was recorded."""
+def _error_of(cell: NotebookNode) -> str | None:
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
-            return f". In your kernel this cell raised {output.get('ename')}: {str(output.get('evalue'))[:200]}"
-    return ""
+            return f"{output.get('ename')}: {str(output.get('evalue'))[:200]}"
+    return None
+
+
+def _cell_error(nb: NotebookNode, cell: NotebookNode) -> str:
+    """What the student's kernel reported in this cell and, first, in the cells before it, so feedback
+    says why nothing was recorded (a timeout or memory error in the solution cell shows up here)."""
+    index = next(i for i, c in enumerate(nb.cells) if c is cell)
+    text = ""
+    earlier = [(i, _error_of(c)) for i, c in enumerate(nb.cells[:index])
+               if c.cell_type == "code" and not utils.is_grade(c) and _error_of(c)]
+    if earlier:
+        i, error = earlier[-1]
+        grade_id = nb.cells[i].get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        text += f". Earlier, cell {grade_id or i} raised {error}"
+    error = _error_of(cell)
+    if error:
+        text += f". In your kernel this cell raised {error}"
+    return text
 
 
 def autograded_test_cells(nb: NotebookNode) -> list[NotebookNode]:
@@ -53,6 +102,17 @@ class SandboxedExecute(NbGraderPreprocessor):
     fast = Bool(True, help="Run training cells with the reduced budget (WORKBOOK_FAST=1).").tag(config=True)
     keep_workdirs = Bool(False, help="Keep sandbox folders for debugging.").tag(config=True)
     device = Unicode("cpu", help="Device the recorder moves inputs to.").tag(config=True)
+    gpu = Unicode("", help="CUDA_VISIBLE_DEVICES of the kernel ('' keeps the grader's).").tag(config=True)
+    memory_bytes = Integer(Limits.memory_bytes, help="Data memory of one kernel process.").tag(config=True)
+    max_processes = Integer(Limits.max_processes, help="Processes and threads of one run.").tag(config=True)
+    output_bytes = Integer(Limits.output_bytes, help="Outputs kept per cell.").tag(config=True)
+    disk_bytes = Integer(Limits.disk_bytes, help="Size of the kernel's work folder.").tag(config=True)
+    threads = Integer(0, help="OMP/MKL/torch threads of the kernel (0: library default).").tag(config=True)
+
+    def limits(self) -> Limits:
+        return Limits(cell_timeout=self.cell_timeout, notebook_timeout=self.notebook_timeout,
+                      memory_bytes=self.memory_bytes, max_processes=self.max_processes,
+                      output_bytes=self.output_bytes, disk_bytes=self.disk_bytes, threads=self.threads)
 
     def preprocess(self, nb: NotebookNode, resources: dict):
         student = resources["nbgrader"]["student"]
@@ -66,16 +126,19 @@ class SandboxedExecute(NbGraderPreprocessor):
             if check is not None:
                 cases[grade_id] = write_inputs(check, seed_for(self.seed_salt, student, grade_id), grading, self.device)
         env = {"WORKBOOK_FAST": "1"} if self.fast else {}
-        result = run_sandboxed(nb, workdir, cell_timeout=self.cell_timeout, notebook_timeout=self.notebook_timeout,
-                               hide=[Path(p) for p in self.hide], env=env)
-        if not result.isolated:
-            self.log.warning("%s/%s ran WITHOUT namespace isolation", student, notebook)
+        if self.gpu:
+            env["CUDA_VISIBLE_DEVICES"] = self.gpu
+        with _lock_released():
+            result = run_sandboxed(nb, workdir, hide=[Path(p) for p in self.hide], env=env, limits=self.limits())
+        for line in result.degraded:
+            self.log.warning("SANDBOX DEGRADED for %s/%s: %s", student, notebook, line)
+        self.log.info("sandbox of %s/%s: %s", student, notebook, "; ".join(result.protections))
         self._copy_outputs(nb, result.notebook)
         for cell in autograded_test_cells(nb):
             grade_id = cell.metadata.nbgrader["grade_id"]
             verdict = judge(grade_id, cases.get(grade_id, []), grading, self.device)
             if verdict.message == NO_RECORDING:
-                verdict = Verdict(False, f"{verdict.message}{_cell_error(cell)}")
+                verdict = Verdict(False, f"{verdict.message}{_cell_error(nb, cell)}")
             if not verdict.passed and result.status != "ok":
                 verdict = Verdict(False, f"{verdict.message}; {result.message}")
             cell.outputs = verdict_outputs(verdict)
