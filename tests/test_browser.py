@@ -114,7 +114,7 @@ def browser_setup(tmp_path):
         wait_ready(instructor)
         with playwright.sync_playwright() as pw:
             browser = pw.chromium.connect_over_cdp(ws_url)
-            yield browser.contexts[0], student, instructor, started_at
+            yield browser, student, instructor, started_at
             browser.close()
     finally:
         for proc in reversed(started):
@@ -151,7 +151,7 @@ def wait_idle(page, timeout: float) -> None:
 def test_student_and_instructor_in_jupyterlab(browser_setup):
     from playwright.sync_api import expect
 
-    context, student, instructor, start = browser_setup
+    browser, student, instructor, start = browser_setup
     steps = Steps(ARTIFACTS, start)
     source_nb = ROOT / "source" / ASSIGNMENT / NOTEBOOK
     index = cell_index(source_nb)
@@ -159,7 +159,7 @@ def test_student_and_instructor_in_jupyterlab(browser_setup):
     answers = solution_cells(source_nb)
     exercise = index[FIRST_EXERCISE]
     first_test = index[FIRST_EXERCISE.removesuffix("_answer")]
-    page = context.new_page()
+    page = browser.contexts[0].new_page()
     page.set_default_timeout(60_000)
     expect.set_options(timeout=60_000)
 
@@ -174,6 +174,11 @@ def test_student_and_instructor_in_jupyterlab(browser_setup):
 
     # 2. Run all cells: the run stops at the first exercise with NotImplementedError.
     click_menu(page, "Run", "Run All Cells")
+    # Meanwhile the instructor (a browser context of its own: Jupyter's cookies are per host, not per port)
+    # loads JupyterLab on the course root.
+    instructor_page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    instructor_page.set_default_timeout(60_000)
+    instructor_page.goto(instructor.page_url("/lab"))
     error = cells.nth(exercise).locator(".jp-OutputArea-output")
     expect(error).to_contain_text("NotImplementedError", timeout=150_000)
     wait_idle(page, 30_000)
@@ -225,15 +230,25 @@ def test_student_and_instructor_in_jupyterlab(browser_setup):
     cells.nth(exercise).scroll_into_view_if_needed()
     steps.shot("solutions_pass", page)
 
-    # 6. nbgrader's Validate (saves, then runs the notebook in a fresh kernel) reports success.
+    # 6. The student presses nbgrader's Validate (it saves, then runs the notebook in a fresh kernel) ...
     page.locator("jp-button.validate-button").click()
+    expect(page.locator("jp-button.validate-button")).to_contain_text("Validating")
+
+    # 7. ... and while it runs, the instructor opens formgrader and sees the assignment.
+    click_menu(instructor_page, "Nbgrader", "Formgrader")
+    frame = instructor_page.frame_locator("iframe").last
+    expect(frame.locator("body")).to_contain_text("Manage Assignments")
+    expect(frame.locator("table tbody tr", has_text=ASSIGNMENT)).to_have_count(1)
+    steps.shot("formgrader", instructor_page)
+
+    # 8. Validate reports success.
     dialog = page.locator(".jp-Dialog", has_text="Validation Results")
     expect(dialog).to_contain_text("Success", timeout=150_000)
     assert "Your notebook passes all the tests" in dialog.inner_text(), dialog.inner_text()[:500]
     steps.shot("validate_success", page)
     dialog.locator("button", has_text="OK").first.click()
 
-    # 7. The assignment list loads: the exchange folder is configured and writable.
+    # 9. The assignment list loads: the exchange folder is configured and writable.
     click_menu(page, "Nbgrader", "Assignment List")
     panel = page.locator(".lm-Widget.jp-MainAreaWidget", has_text="Released assignments").last
     expect(panel).to_be_visible()
@@ -242,20 +257,12 @@ def test_student_and_instructor_in_jupyterlab(browser_setup):
     assert "Unwritable" not in text and "does not exist" not in text and "Error" not in text, text[:500]
     steps.shot("assignment_list", page)
 
-    # 8. The instructor opens formgrader on the course root and sees the assignment.
-    page.goto(instructor.page_url("/lab"))
-    click_menu(page, "Nbgrader", "Formgrader")
-    frame = page.frame_locator("iframe").last
-    expect(frame.locator("body")).to_contain_text("Manage Assignments")
-    expect(frame.locator("table tbody tr", has_text=ASSIGNMENT)).to_have_count(1)
-    steps.shot("formgrader", page)
-
     for server in (student, instructor):
         log = server.log.read_text()
         assert "Traceback" not in log and "[E " not in log, f"{server.log.name} has errors:\n{log[-3000:]}"
 
     elapsed = time.monotonic() - start
-    print(f"\nbrowser test: {elapsed:.0f} s from starting the servers to formgrader; screenshots in {ARTIFACTS}:")
+    print(f"\nbrowser test: {elapsed:.0f} s from starting the servers to the last step; screenshots in {ARTIFACTS}:")
     print("\n".join(f"  {s}" for s in steps.done))
 
 
