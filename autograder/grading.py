@@ -172,7 +172,9 @@ def read_scores(grading_root: Path, student: str) -> tuple[dict[str, float], flo
         for nb in submission.notebooks:
             for grade in nb.grades:
                 scores[f"{nb.name}:{grade.name}"] = grade.score
-        return scores, submission.score, submission.max_score
+        # The total after nbgrader's late penalty (as its CSV export computes it); cells keep their scores.
+        total = max(0.0, submission.score - (submission.late_submission_penalty or 0.0))
+        return scores, total, submission.max_score
 
 
 def _late_note(grading_root: Path, student: str, policy: str) -> str | None:
