@@ -24,13 +24,14 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup data lab lab-instructor browser-deps test release grade grade-golden images bench clean
+.PHONY: help setup data lab lab-instructor browser-deps test release grade grade-golden images bench gpu-check clean
 
 help:
 	@echo "make lab      start JupyterLab on the student workbook (release/)"
 	@echo "make test     install, generate the embedded data set, run every test"
 	@echo "make release  regenerate release/ from source/ with nbgrader"
-	@echo "make grade SUBMISSIONS=dir   grade a folder of submissions (one folder per student)"
+	@echo "make grade SUBMISSIONS=dir JOBS=n   grade a folder of submissions (one folder per student), n at once"
+	@echo "make gpu-check   run the notebooks and grade the golden class on CUDA (says so and succeeds without one)"
 	@echo "make grade-golden   grade the golden submissions and print the table"
 	@echo "make lab-instructor   JupyterLab with formgrader on the course (repo root)"
 	@echo "make images | bench | browser-deps | clean"
@@ -68,13 +69,17 @@ release: setup
 	$(PY) -m autograder.cli release
 
 grade: data
-	$(PY) -m autograder.cli grade $(SUBMISSIONS)
+	$(PY) -m autograder.cli grade $(SUBMISSIONS) --jobs $(JOBS)
 
 # Grade the golden submissions (reference, blank, seed student, mutants, attacks) as a class.
 grade-golden: data
 	rm -rf .grading/golden-class .grading/golden
 	$(PY) -m tests.golden .grading/golden-class > /dev/null
 	$(PY) -m autograder.cli grade .grading/golden-class --grading-root .grading/golden
+
+# On a CUDA machine: run the notebooks and grade the golden class on the GPU, printing times.
+gpu-check: data
+	$(PY) -m autograder.gpu_check
 
 images: data
 	$(PY) -m workbook.figures
