@@ -161,3 +161,27 @@ def test_each_protection_is_named(limited):
     text = " | ".join(result.protections + result.degraded)
     for word in ("time:", "output:", "memory per process", "file size"):
         assert word in text
+
+
+def test_missing_mechanisms_are_named_in_the_grading_log(tmp_path, monkeypatch, caplog):
+    """Without cgroups or namespaces the run still happens, and the log says which protections are missing."""
+    import logging
+
+    import autograder.sandbox as sandbox
+    monkeypatch.setattr(sandbox, "CGROUP_ROOT", tmp_path / "no-cgroups")
+    monkeypatch.setattr(sandbox, "isolation_available", lambda: False)
+    monkeypatch.setattr(sandbox, "_own_cgroup", lambda controller: None)
+    nb = new_notebook(cells=[new_code_cell("print('ran')")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    with caplog.at_level(logging.WARNING, logger="autograder.sandbox"):
+        result = run_sandboxed(nb, tmp_path / "work", hide=[], cell_timeout=60, notebook_timeout=120)
+    assert result.status == "ok" and "ran" in _text(result.notebook.cells[0])
+    assert not result.isolated
+    log = caplog.text
+    assert "SANDBOX DEGRADED" in log and "namespaces are unavailable" in log
+    assert "no memory cgroup" in log
+    import os
+    if os.getuid() == 0:
+        assert "the process count is NOT limited" in log
+    else:
+        assert any(p.startswith("processes: RLIMIT_NPROC") for p in result.protections)
