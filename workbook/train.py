@@ -382,17 +382,20 @@ def train(config: TrainConfig) -> RunResult:
         raise TypeError(f"config must be a TrainConfig (see parse_config), got {type(config).__name__}")
 
     class _EpochClock(Callback):
-        "Wall time of every epoch (training + validation)."
+        "Wall time and smoothed training loss of every epoch (after the Recorder's own after_epoch)."
         order = 100
 
         def before_fit(self):
-            self.times = []
+            self.times, self.train_losses = [], []
 
         def before_epoch(self):
             self.start = time.perf_counter()
 
         def after_epoch(self):
             self.times.append(time.perf_counter() - self.start)
+            # The Recorder's "train_loss" column is this value, but it skips it when the training
+            # phase is cut short (WORKBOOK_FAST's ShortEpochCallback), so read it here.
+            self.train_losses.append(float(self.learn.recorder.smooth_loss.value))
 
     device = torch.device(config.device)
     path = get_imagenette(config.data)
@@ -431,8 +434,8 @@ def train(config: TrainConfig) -> RunResult:
         losses = [float(v) for v in learn.recorder.losses]
         batch_losses += [(position + budget.epochs * (i + 1) / len(losses), v) for i, v in enumerate(losses)]
         position += budget.epochs
-        for values, seconds in zip(learn.recorder.values, clock.times):
-            train_loss, valid_loss, acc = (float(v) for v in values[:3])
+        for values, seconds, train_loss in zip(learn.recorder.values, clock.times, clock.train_losses):
+            valid_loss, acc = (float(v) for v in values[-2:])    # [train_loss,] valid_loss, accuracy
             rows.append(EpochRow(epoch=len(rows) + 1, size=size, train_loss=train_loss, valid_loss=valid_loss,
                                  accuracy=acc, time_s=seconds))
     tta_accuracy = None
