@@ -101,7 +101,9 @@ def isolation_available() -> bool:
 def hidden_paths(extra: list[Path]) -> list[Path]:
     """Everything of the project outside VISIBLE_ENTRIES, plus the given grading folders."""
     hidden = [p for p in REPO_ROOT.iterdir() if p.name not in VISIBLE_ENTRIES]
-    return hidden + [Path(p) for p in extra]
+    # A folder holding the project itself (submissions passed as a parent of the repo) cannot be hidden
+    # without hiding the kernel's own environment; the project's instructor entries are hidden anyway.
+    return hidden + [Path(p) for p in extra if not REPO_ROOT.is_relative_to(Path(p).resolve())]
 
 
 def read_only_paths() -> list[str]:
@@ -328,8 +330,11 @@ def run_sandboxed(nb: nbformat.NotebookNode, workdir: Path, *, cell_timeout: int
     text = output.decode(errors="replace")[-2000:]
     executed = _read(workdir)
     if proc.returncode != 0 or executed is None:
-        reason = "its kernel died" if "kernel died" in text else f"exit {proc.returncode}"
-        return SandboxResult(executed, "crashed", f"the notebook run ended abnormally ({reason}): {text[-300:]}", **common)
+        if "kernel died" in text:
+            message = "the kernel died mid-notebook (os._exit, a signal, or the memory limit); later cells never ran"
+        else:
+            message = f"the notebook run ended abnormally (exit {proc.returncode}): {text[-300:]}"
+        return SandboxResult(executed, "crashed", message, **common)
     return SandboxResult(executed, "ok", "", **common)
 
 
