@@ -88,7 +88,9 @@ def write_golden_class(dest: Path) -> list[str]:
     slice_notebooks = ["01_imagenette", "02_normalization"]
     write_submission(dest / "reference", reference=True, notebooks=slice_notebooks)
     write_submission(dest / "blank", notebooks=slice_notebooks)
-    write_submission(dest / "seed_student", {"01_imagenette": SEED_ANSWERS}, reference=True, notebooks=["01_imagenette"])
+    # The seed's Q8 usage `cbs=mixup` (notebook 05) goes with its 01 answers.
+    write_submission(dest / "seed_student", {"01_imagenette": SEED_ANSWERS, "05_mixup": {"q8_cbs_answer": 'q8_cbs = "mixup"'}},
+                     reference=True, notebooks=["01_imagenette", "05_mixup"])
     for i, mutant in enumerate(mutants.MUTANTS):
         solution_id = {"channel_stats": "channel_stats_solution", "normalize": "normalize_solution",
                        "streaming_channel_stats": "streaming_stats_solution"}[mutant.target]
