@@ -56,7 +56,7 @@ def full_class(root: Path) -> tuple[Path, None]:
 def plain_nbgrader(subs: Path, grading: Path, source: Path | None) -> float:
     """Stock nbgrader: its own Execute preprocessor and the rest of its default autograde list, serially."""
     api = prepare_gradebook(grading, source_root=source)
-    api.config.Autograde.autograde_preprocessors = list(Autograde.autograde_preprocessors.default_value)
+    api.config.Autograde.autograde_preprocessors = list(Autograde.class_traits()["autograde_preprocessors"].default())
     api.config.Execute.timeout = 600
     assert Execute in api.config.Autograde.autograde_preprocessors
     students = sorted(p for p in subs.iterdir() if p.is_dir())
