@@ -114,7 +114,7 @@ class CappedClient(NotebookClient):
         return max(1, min(super()._get_timeout(cell) or self.timeout, int(self.deadline - time.monotonic())))
 
     async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
-        if time.monotonic() >= self.deadline:
+        if time.monotonic() >= self.deadline - 1:  # less than a second left: the limit is reached
             if cell.cell_type == "code":
                 cell.outputs = [nbformat.v4.new_output("error", ename="NotebookTimeoutError", evalue=NOTEBOOK_TIMEOUT,
                                                        traceback=[f"NotebookTimeoutError: {NOTEBOOK_TIMEOUT}"])]

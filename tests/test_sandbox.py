@@ -185,3 +185,18 @@ def test_missing_mechanisms_are_named_in_the_grading_log(tmp_path, monkeypatch, 
         assert "the process count is NOT limited" in log
     else:
         assert any(p.startswith("processes: RLIMIT_NPROC") for p in result.protections)
+
+
+def test_notebook_time_limit_keeps_what_ran(tmp_path):
+    """At the notebook's limit the run stops itself: finished cells keep their outputs, later ones say why."""
+    from autograder.sandbox import Limits
+    cells = ["print('first')", "import time\ntime.sleep(60)", "print('never')"]
+    nb = new_notebook(cells=[new_code_cell(src) for src in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    # The runner stops 10 s before the grader's hard kill: here after 15 s, whatever the cell limit.
+    result = run_sandboxed(nb, tmp_path, hide=[], limits=Limits(cell_timeout=100, notebook_timeout=25))
+    assert result.notebook is not None, result.message
+    first, sleeper, last = result.notebook.cells
+    assert "first" in _text(first)
+    assert _error(sleeper) == "CellTimeoutError"
+    assert _error(last) == "NotebookTimeoutError"
