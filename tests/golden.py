@@ -56,8 +56,15 @@ def function_source(fn, name: str) -> str:
     module = inspect.getmodule(fn)
     helpers, constants, seen = [], [], set()
 
+    def names(code):
+        # Comprehensions and lambdas are nested code objects with their own names.
+        yield from code.co_names
+        for const in code.co_consts:
+            if inspect.iscode(const):
+                yield from names(const)
+
     def visit(f):
-        for ref in f.__code__.co_names:
+        for ref in names(f.__code__):
             obj = getattr(module, ref, None)
             if ref in seen or obj is None:
                 continue
@@ -88,9 +95,17 @@ def write_golden_class(dest: Path) -> list[str]:
     slice_notebooks = ["01_imagenette", "02_normalization"]
     write_submission(dest / "reference", reference=True, notebooks=slice_notebooks)
     write_submission(dest / "blank", notebooks=slice_notebooks)
-    # The seed's Q8 usage `cbs=mixup` (notebook 05) goes with its 01 answers.
-    write_submission(dest / "seed_student", {"01_imagenette": SEED_ANSWERS, "05_mixup": {"q8_cbs_answer": 'q8_cbs = "mixup"'}},
-                     reference=True, notebooks=["01_imagenette", "05_mixup"])
+    from tests.submissions.mutants import label_smoothing, resizing
+
+    # The seed student's mistakes, each where the workbook asks for it: 01's answers, the growing batch
+    # size (03), `cbs=mixup` (05) and the label smoothing target [0.01, 0.01, 0.01, 0.96, 0.01] (06).
+    seed_fills = {"01_imagenette": SEED_ANSWERS,
+                  "03_progressive_resizing": {
+                      "what_grows_answer": f"what_grows = {resizing.SEED_WHAT_GROWS!r}\n",
+                      "progressive_fit_solution": function_source(resizing.fit_grows_batch_size, "progressive_fit")},
+                  "05_mixup": {"q8_cbs_answer": 'q8_cbs = "mixup"'},
+                  "06_label_smoothing": {"q13_target_answer": f"q13_target = {label_smoothing.SEED_Q13_ANSWER!r}\n"}}
+    write_submission(dest / "seed_student", seed_fills, reference=True, notebooks=sorted(seed_fills))
     for i, mutant in enumerate(mutants.MUTANTS):
         solution_id = {"channel_stats": "channel_stats_solution", "normalize": "normalize_solution",
                        "streaming_channel_stats": "streaming_stats_solution"}[mutant.target]
