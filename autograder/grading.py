@@ -91,6 +91,10 @@ def prepare_gradebook(grading_root: Path, **config) -> NbGraderAPI:
     grading_root.mkdir(parents=True, exist_ok=True)
     scratch = grading_root / "release"
     api = make_api(grading_root, release_root=scratch, **config)
+    source = Path(config.get("source_root") or REPO_ROOT / "source") / ASSIGNMENT
+    stamp, digest = grading_root / "status" / "source.sha256", _tree_digest(source)
+    if (grading_root / "gradebook.db").exists() and stamp.exists() and stamp.read_text() == digest:
+        return api  # the gradebook already holds exactly these sources (saves a generate_assignment per run)
     result = api.generate_assignment(ASSIGNMENT, force=True, create=True)
     if not result.get("success") and "Cannot modify existing assignment" in (result.get("log") or ""):
         raise GradingError(f"source/ changed (cells or notebooks added or removed) since the gradebook in {grading_root} "
@@ -98,7 +102,16 @@ def prepare_gradebook(grading_root: Path, **config) -> NbGraderAPI:
                            f"Grade into a new folder (--grading-root NEW, or move {grading_root} away); "
                            f"nothing was changed.")
     _check(result, "nbgrader generate_assignment")
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(digest)
     return api
+
+
+def _tree_digest(folder: Path) -> str:
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts):
+        h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return h.hexdigest()
 
 
 def _digest(folder: Path, source_root: Path | None) -> str:
@@ -314,7 +327,8 @@ def grade_class(submissions: Path, grading_root: Path, *, feedback: bool = True,
         for task in tasks:
             report(_grade_one(task))
     else:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=mp.get_context("spawn")) as pool:
+        # fork: workers start without importing torch and nbgrader again (the grader runs no threads here).
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=mp.get_context("fork")) as pool:
             futures = {pool.submit(_grade_one, task): task for task in tasks}
             for future in as_completed(futures):
                 try:
