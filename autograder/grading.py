@@ -367,7 +367,8 @@ def write_lms_csv(results: list[StudentResult], path: Path) -> list[str]:
         per = exercises.setdefault(r.student, {})
         for cell, score in r.scores.items():
             notebook, grade_id = cell.split(":", 1)
-            exercise = f"{notebook}: {grade_id.split('_')[0]}" if "_" in grade_id else cell
+            # Graded cells are named <exercise>_<aspect> (channel_stats_values, channel_stats_errors).
+            exercise = f"{notebook}: {grade_id.rsplit('_', 1)[0]}" if "_" in grade_id else cell
             per[exercise] = per.get(exercise, 0.0) + (score or 0.0)
     columns = sorted({e for per in exercises.values() for e in per})
     tmp = path.with_suffix(".csv.tmp")

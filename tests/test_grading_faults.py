@@ -108,7 +108,7 @@ def test_exports(bad_class, tmp_path):
     grading, results = bad_class
     write_lms_csv(list(results.values()), tmp_path / "lms.csv")
     rows = (tmp_path / "lms.csv").read_text().splitlines()
-    assert rows[0].split(",")[:3] == ["student", f"{NOTEBOOK}: channel", f"{NOTEBOOK}: normalize"]
+    assert rows[0].split(",")[:3] == ["student", f"{NOTEBOOK}: channel_stats", f"{NOTEBOOK}: normalize"]
     assert any(r.startswith("wrong,0.0,3.0,3.0,6.0,graded") for r in rows), rows
     write_nbgrader_csv(grading, tmp_path / "nbgrader.csv")
     text = (tmp_path / "nbgrader.csv").read_text()
