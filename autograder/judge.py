@@ -18,11 +18,26 @@ NO_RECORDING = ("no recording reached the grader: the cell stopped before callin
                 "(an error earlier in the cell or notebook, a timeout, a crashed kernel, or an undefined function)")
 
 
+CONTROLS = 2  # valid inputs added to an error check: a function that always raises must not earn it
+
+
+def _control_cases(check: Check, seed: int) -> list[Case]:
+    """Valid inputs for an error-only check, taken from a value check of the same function."""
+    for sibling in REGISTRY.values():
+        if sibling.target == check.target and sibling.judge_case is not None and sibling.make_cases is not None:
+            valid = [c for c in sibling.make_cases(torch.Generator().manual_seed(seed)) if c.raises is None]
+            return [Case(args=c.args, kwargs=c.kwargs, label=f"{c.label} (a valid input)") for c in valid[:CONTROLS]]
+    return []
+
+
 def _cases(check: Check, seed: int) -> list[Case]:
     if check.make_cases is None:
         return []
     generator = torch.Generator().manual_seed(seed)
-    return check.make_cases(generator)
+    cases = check.make_cases(generator)
+    if check.judge_case is None and cases and all(c.raises is not None for c in cases):
+        cases = cases + _control_cases(check, seed)
+    return cases
 
 
 def write_inputs(check: Check, seed: int, folder: Path, device: str = "cpu") -> list[Case]:
@@ -79,6 +94,10 @@ def judge_recording(check: Check, cases: list[Case], payload, device: str = "cpu
             reason = expect_error(case, result)
         elif not result.get("ok"):
             reason = f"with {case.label}: the function raised {result.get('error_type')}: {str(result.get('error', ''))[:160]}"
+            if check.judge_case is None:
+                reason += "; raise only for bad arguments"
+        elif check.judge_case is None:
+            reason = None       # a control case of an error check: returning is all it asks
         else:
             reason = check.judge_case(case, check.expected(case), decode_value(result.get("value")),
                                       decode_value(result.get("after")), device)

@@ -71,3 +71,20 @@ def test_mutant_source_as_a_student_writes_it_behaves_the_same(mutant):
     failed = {c.grade_id for c in checks_of(mutant.target)
               if not record_in_process(c, namespace[mutant.target], SEEDS[0]).passed}
     assert failed == set(mutant.breaks)
+
+
+class BadArgument(ValueError, TypeError):
+    """Passes for both kinds of argument error an error check asks for."""
+
+
+def _always_raises(*args, **kwargs):
+    raise BadArgument("every argument is bad")
+
+
+@pytest.mark.parametrize("check", [c for c in REGISTRY.values() if c.target and c.judge_case is None],
+                         ids=lambda c: c.grade_id)
+def test_a_function_that_always_raises_earns_no_error_check(check):
+    """Error checks carry valid inputs too: raising on everything is not checking arguments."""
+    verdict = record_in_process(check, _always_raises, SEEDS[0])
+    assert not verdict.passed
+    assert "a valid input" in verdict.message

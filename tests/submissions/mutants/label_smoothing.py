@@ -142,7 +142,8 @@ MUTANTS = [
     Mutant("eps/(K-1) off, 1 - eps on (the Bag of Tricks convention)", "smooth_targets", targets_bag_of_tricks,
            frozenset({T_VALUES})),
     Mutant("on-value 1 - eps without + eps/K", "smooth_targets", targets_on_value_without_share, frozenset({T_VALUES})),
-    Mutant("hard-coded for K = 5", "smooth_targets", targets_hard_coded_five, frozenset({T_VALUES})),
+    # It crashes on valid inputs with K != 5, so it also loses the error check (whose valid inputs it must accept).
+    Mutant("hard-coded for K = 5", "smooth_targets", targets_hard_coded_five, frozenset({T_VALUES, T_ERRORS})),
     Mutant("float64 whatever dtype is asked", "smooth_targets", targets_float64, frozenset({T_VALUES})),
     Mutant("no argument checks", "smooth_targets", targets_no_checks, frozenset({T_ERRORS})),
     Mutant("smooths the logits instead of the targets", "label_smoothing_ce", loss_smooths_logits, LOSS_VALUE_CHECKS),

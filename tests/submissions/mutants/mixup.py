@@ -273,8 +273,9 @@ MUTANTS = [
            frozenset({TARGETS})),
     Mutant("identity permutation: each image mixed with itself", "mixup", mixup_identity_perm,
            frozenset({IMAGES, TARGETS})),
+    # It crashes on valid inputs, so it also loses the error check (whose valid inputs it must accept).
     Mutant("lam not broadcast per sample (torch.lerp with lam [N])", "mixup", mixup_lam_not_broadcast,
-           frozenset({IMAGES, TARGETS, UNCHANGED})),
+           frozenset({IMAGES, TARGETS, UNCHANGED, ERRORS})),
     Mutant("mixes the input batch in place (lerp_)", "mixup", mixup_in_place, frozenset({UNCHANGED})),
     Mutant("no argument checks", "mixup", mixup_no_checks, frozenset({ERRORS})),
     Mutant("lam on the partner's loss", "mixup_loss", loss_lam_swapped, frozenset({LOSS})),
