@@ -10,6 +10,8 @@ ASSIGNMENT := sizing_and_tta
 SUBMISSIONS ?= submissions
 JOBS ?= 1
 PORT ?= 8888
+WORKSPACE ?= $(CURDIR)/workspace/$(ASSIGNMENT)
+ARGS ?=
 
 # Every cache stays inside the repository (fastai, torch and matplotlib default to ~).
 export WORKBOOK_CACHE := $(CURDIR)/.cache
@@ -24,16 +26,17 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup data lab lab-instructor browser-deps test release grade grade-golden images bench gpu-check clean
+.PHONY: help setup data lab lab-instructor browser-deps test release grade grade-golden images bench gpu-check train clean
 
 help:
-	@echo "make lab      start JupyterLab on the student workbook (release/)"
+	@echo "make lab      start JupyterLab on your copy of the student workbook (workspace/, copied from release/)"
 	@echo "make test     install, generate the embedded data set, run every test"
 	@echo "make release  regenerate release/ from source/ with nbgrader"
 	@echo "make grade SUBMISSIONS=dir JOBS=n   grade a folder of submissions (one folder per student), n at once"
 	@echo "make gpu-check   run the notebooks and grade the golden class on CUDA (says so and succeeds without one)"
 	@echo "make grade-golden   grade the golden submissions and print the table"
 	@echo "make lab-instructor   JupyterLab with formgrader on the course (repo root)"
+	@echo "make train ARGS='--schedule 32:3,64:2 --mixup 0.4 --tta'   the long-training script (ARGS=--help for all)"
 	@echo "make images | bench | browser-deps | clean"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -49,9 +52,14 @@ data: setup
 
 # nbgrader's assignment list reads nbgrader_config.py from the notebook root; JUPYTER_CONFIG_PATH points
 # it at the course's (exchange folder) from release/. Formgrader is the instructor's (make lab-instructor).
+# Students work in a git-ignored copy of release/: `make release` can never overwrite their work, and
+# notebooks already there are kept; a notebook added to release/ later is copied in.
 lab: data
+	mkdir -p $(WORKSPACE)
+	@for nb in release/$(ASSIGNMENT)/*.ipynb; do \
+		test -e "$(WORKSPACE)/$$(basename $$nb)" || cp -v "$$nb" "$(WORKSPACE)/"; done
 	JUPYTER_CONFIG_PATH=$(CURDIR) $(PY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) \
-		--ServerApp.root_dir=$(CURDIR)/release/$(ASSIGNMENT) \
+		--ServerApp.root_dir=$(WORKSPACE) \
 		--ServerApp.jpserver_extensions=nbgrader.server_extensions.formgrader=False
 
 lab-instructor: data
@@ -61,8 +69,11 @@ lab-instructor: data
 browser-deps: setup
 	$(PY) -m tests.browser --install
 
+# The notebooks run under nbval with the reduced training budget (WORKBOOK_FAST=1: one short epoch
+# per training); the outputs nbval compares (# NBVAL_CHECK_OUTPUT cells) never depend on training.
 test: data browser-deps
-	$(PY) -m pytest -p no:cacheprovider tests source/$(ASSIGNMENT) --nbval-lax \
+	$(PY) -m pytest -p no:cacheprovider tests
+	WORKBOOK_FAST=1 $(PY) -m pytest -p no:cacheprovider source/$(ASSIGNMENT) --nbval-lax \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
 
 release: setup
@@ -78,6 +89,9 @@ grade-golden: data
 	$(PY) -m autograder.cli grade .grading/golden-class --grading-root .grading/golden
 
 # On a CUDA machine: run the notebooks and grade the golden class on the GPU, printing times.
+train: data
+	$(PY) -m workbook.train $(ARGS)
+
 gpu-check: data
 	$(PY) -m autograder.gpu_check
 
