@@ -86,7 +86,7 @@ grade: data
 grade-golden: data
 	rm -rf .grading/golden-class .grading/golden
 	$(PY) -m tests.golden .grading/golden-class > /dev/null
-	$(PY) -m autograder.cli grade .grading/golden-class --grading-root .grading/golden
+	$(PY) -m autograder.cli grade .grading/golden-class --grading-root .grading/golden --jobs $(JOBS)
 
 # On a CUDA machine: run the notebooks and grade the golden class on the GPU, printing times.
 train: data

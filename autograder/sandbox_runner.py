@@ -26,8 +26,8 @@ RECORDINGS = Path(".grading") / "outputs"
 NOTEBOOK_TIMEOUT = "the notebook's time limit was reached before this cell ran"
 
 
-def _mount(*args: str) -> None:
-    subprocess.run(["mount", *args], check=True, capture_output=True)
+def _mount(*args: str, pass_fds: tuple[int, ...] = ()) -> None:
+    subprocess.run(["mount", *args], check=True, capture_output=True, pass_fds=pass_fds)
 
 
 def _hide(path: str) -> None:
@@ -39,18 +39,25 @@ def _hide(path: str) -> None:
 
 
 def private_tmp(keep: Path) -> None:
-    """Give the kernel an empty /tmp; when the project itself lives under /tmp, hide everything else there."""
+    """Give the kernel an empty /tmp; when the project itself lives under /tmp, put it back in there.
+
+    Hiding the other entries of /tmp is not enough: the kernel could still create new files in the
+    host's /tmp. So /tmp is always a fresh tmpfs; a project under it is reattached at its own path with
+    `--rbind` from a descriptor opened before, which keeps the mounts already made on it (read-only
+    binds, hidden folders, the work folder).
+    """
     tmp = Path("/tmp")
     if not keep.is_relative_to(tmp):
         _mount("-t", "tmpfs", "-o", "size=512m", "sandbox-tmp", "/tmp")
         return
-    # Walk down to the project, hiding every sibling on the way (other runs, other courses).
-    folder = tmp
-    for part in keep.relative_to(tmp).parts:
-        for entry in folder.iterdir():
-            if entry.name != part:
-                _hide(str(entry))
-        folder = folder / part
+    fd = os.open(keep, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        _mount("-t", "tmpfs", "-o", "size=512m", "sandbox-tmp", "/tmp")
+        keep.mkdir(parents=True)
+        # --no-canonicalize: mount must hand the magic link itself to the kernel, not the path it names.
+        _mount("--no-canonicalize", "--rbind", f"/proc/self/fd/{fd}", str(keep), pass_fds=(fd,))
+    finally:
+        os.close(fd)
 
 
 def isolate(bind: str, workdir: str, read_only: list[str], hide: list[str], project: str, disk_bytes: int) -> int:
