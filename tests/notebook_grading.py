@@ -1,0 +1,63 @@
+"""One notebook graded end to end by the real pipeline (nbgrader autograde, the sandboxed recorder,
+the trusted judge), shared by the tests/test_grading_<concept>.py modules.
+
+A module subclasses `NotebookGrading` as `TestGrading...` and sets `NOTEBOOK` and `SUBMISSIONS`
+({name: (fills of solution cells, the checks that submission must lose)}). The class grades one
+class of students: the reference (every autograded point), the blank release (none) and each whole
+submission, the reference notebook with the given cells replaced.
+"""
+import nbformat
+import pytest
+
+from autograder.checks import REGISTRY
+from autograder.config import ASSIGNMENT, REPO_ROOT
+from autograder.grading import grade_class
+from tests.golden import write_submission
+
+
+def autograded_points(notebook: str) -> dict[str, float]:
+    """{grade id: points} of the notebook's autograded cells, from its source."""
+    cells = nbformat.read(REPO_ROOT / "source" / ASSIGNMENT / f"{notebook}.ipynb", as_version=4).cells
+    grades = [c.metadata.get("nbgrader", {}) for c in cells]
+    return {g["grade_id"]: g["points"] for g in grades if g.get("grade") and g.get("grade_id") in REGISTRY}
+
+
+class NotebookGrading:
+    NOTEBOOK: str = ""
+    SUBMISSIONS: dict[str, tuple[dict[str, str], set[str]]] = {}
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def graded(cls, tmp_path_factory):
+        root = tmp_path_factory.mktemp(f"class-{cls.NOTEBOOK}")
+        subs = root / "submissions"
+        write_submission(subs / "reference", reference=True, notebooks=[cls.NOTEBOOK])
+        write_submission(subs / "blank", notebooks=[cls.NOTEBOOK])
+        for name, (fills, _) in cls.SUBMISSIONS.items():
+            write_submission(subs / name, {cls.NOTEBOOK: fills}, reference=True, notebooks=[cls.NOTEBOOK])
+        return {r.student: r for r in grade_class(subs, root / "grading", feedback=False)}
+
+    def autograded(self, result) -> dict[str, float]:
+        cells = {k.split(":", 1)[1]: v for k, v in result.scores.items() if k.startswith(self.NOTEBOOK + ":")}
+        return {k: v for k, v in cells.items() if k in REGISTRY}
+
+    def test_every_check_of_the_notebook_is_graded(self, graded):
+        assert set(self.autograded(graded["reference"])) == set(autograded_points(self.NOTEBOOK))
+
+    def test_reference_earns_full_marks(self, graded):
+        assert graded["reference"].status == "graded"
+        assert self.autograded(graded["reference"]) == autograded_points(self.NOTEBOOK)
+
+    def test_blank_release_earns_nothing(self, graded):
+        assert graded["blank"].status == "graded"
+        assert sum(self.autograded(graded["blank"]).values()) == 0
+
+    def test_whole_submissions_lose_exactly_their_checks(self, graded):
+        ref = self.autograded(graded["reference"])
+        wrong = {}
+        for name, (_, must_lose) in self.SUBMISSIONS.items():
+            scores = self.autograded(graded[name])
+            lost = {k for k in ref if scores[k] != ref[k]}
+            if lost != must_lose or any(scores[k] != 0 for k in lost):
+                wrong[name] = {"lost": sorted(lost), "must lose": sorted(must_lose)}
+        assert not wrong, wrong
