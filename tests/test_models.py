@@ -11,7 +11,8 @@ from fastai.learner import Learner
 from fastai.vision.models.xresnet import xresnet18
 
 from workbook.data import cache_dir, get_dls, make_synthetic_imagenette
-from workbook.models import FAST_TRAIN_FRACTION, fast_mode, make_learner, small_xresnet, training_budget
+from workbook.models import (FAST_TRAIN_FRACTION, ShortValidation, fast_mode, make_learner, small_xresnet,
+                             training_budget)
 
 
 @pytest.fixture(scope="module")
@@ -125,8 +126,9 @@ def test_training_budget_follows_workbook_fast(monkeypatch, value, fast):
     assert budget.fast is fast
     assert budget.epochs == (1 if fast else 5)
     if fast:
-        assert len(budget.cbs) == 1 and isinstance(budget.cbs[0], ShortEpochCallback)
-        assert budget.cbs[0].pct == FAST_TRAIN_FRACTION and budget.cbs[0].short_valid is False
+        short_epoch, short_validation = budget.cbs
+        assert isinstance(short_epoch, ShortEpochCallback) and isinstance(short_validation, ShortValidation)
+        assert short_epoch.pct == short_validation.pct == FAST_TRAIN_FRACTION and short_epoch.short_valid is False
 
 
 def test_training_budget_explicit_fast_overrides_env(monkeypatch):
@@ -145,26 +147,37 @@ def test_training_budget_rejects_bad_epochs(epochs, error):
 
 
 class _CountBatches(Callback):
-    """Counts training and validation batches seen during fit."""
+    """Counts training batches and validation items seen during fit, validate and get_preds."""
     order = ShortEpochCallback.order + 1   # count after ShortEpochCallback's after_batch check
 
     def before_fit(self):
-        self.train_batches, self.valid_batches = 0, 0
+        self.train_batches, self.valid_items = 0, 0
 
     def after_batch(self):
         if self.training:
             self.train_batches += 1
         else:
-            self.valid_batches += 1
+            self.valid_items += self.yb[0].shape[0]
 
 
-def test_fast_budget_trains_a_fraction_and_validates_everything(tiny_dls):
+def test_fast_budget_trains_and_validates_a_fraction_then_validate_sees_everything(tiny_dls):
     budget = training_budget(10, fast=True)
     counter = _CountBatches()
     learn = make_learner(tiny_dls)
     with learn.no_bar(), learn.no_logging():
         learn.fit_one_cycle(budget.epochs, 1e-2, cbs=[*budget.cbs, counter])
-    n_train, n_valid = len(tiny_dls.train), len(tiny_dls.valid)
-    assert 1 <= counter.train_batches <= math.ceil(FAST_TRAIN_FRACTION * n_train) + 1 < n_train
-    assert counter.valid_batches == n_valid
-    assert len(learn.recorder.values) == 1                 # one epoch, with metrics
+        n_train, n_valid, bs = len(tiny_dls.train), len(tiny_dls.valid_ds), tiny_dls.valid.bs
+        assert 1 <= counter.train_batches <= math.ceil(FAST_TRAIN_FRACTION * n_train) + 1 < n_train
+        assert counter.valid_items == min(n_valid, max(bs, math.ceil(FAST_TRAIN_FRACTION * n_valid))) < n_valid
+        assert len(learn.recorder.values) == 1 and len(learn.recorder.values[0]) == 2   # valid loss, accuracy
+        learn.add_cb(counter)
+        learn.validate()                                    # outside fit: the whole validation set
+        assert counter.valid_items == n_valid
+        preds, targets = learn.get_preds()
+        assert len(preds) == len(targets) == n_valid
+
+
+@pytest.mark.parametrize("pct", [0, -0.5, 1.5, True, "0.2"])
+def test_short_validation_rejects_a_share_outside_0_1(pct):
+    with pytest.raises(ValueError, match="pct must be a number in"):
+        ShortValidation(pct)

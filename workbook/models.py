@@ -24,8 +24,10 @@ images predicted as the twin).  fastai's ``learn.tta()`` adds about one point at
 
 ``training_budget(epochs)`` returns the epochs (and callbacks) a notebook should train for.  With
 the environment variable ``WORKBOOK_FAST=1`` (grading, CI) it returns 1 epoch that stops after 20 %
-of the training batches (fastai's ``ShortEpochCallback``); validation still runs on the whole
-validation set, so metrics stay defined.  Training results are never graded.
+of the training batches (fastai's ``ShortEpochCallback``) and validates that epoch on the first 20 %
+of the validation images (``ShortValidation``; at least one batch, so metrics stay defined).
+``learn.validate()``, ``get_preds`` and ``tta`` outside ``fit`` still see the whole validation set.
+Training results are never graded.
 """
 from __future__ import annotations
 
@@ -33,8 +35,11 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import math
+
 import fastai.callback.all  # noqa: F401  (adds fit_one_cycle, lr_find, progress bars... to Learner)
 import torch.nn as nn
+from fastai.callback.core import Callback
 from fastai.callback.training import ShortEpochCallback
 from fastai.learner import Learner
 from fastai.metrics import accuracy
@@ -44,9 +49,9 @@ from fastai.vision.models.xresnet import ResBlock, XResNet
 from workbook.data import cache_dir, seed_dataloaders
 
 __all__ = ["small_xresnet", "make_learner", "TrainingBudget", "training_budget", "fast_mode",
-           "FAST_TRAIN_FRACTION"]
+           "ShortValidation", "FAST_TRAIN_FRACTION"]
 
-FAST_TRAIN_FRACTION = 0.2   # share of the training batches of the single epoch run when WORKBOOK_FAST=1
+FAST_TRAIN_FRACTION = 0.2   # share of the training (and validation) batches of the one epoch when WORKBOOK_FAST=1
 
 
 def small_xresnet(n_out: int = 10, *, widen: float = 0.5, blocks_per_stage: int = 1, dropout: float = 0.0,
@@ -114,6 +119,41 @@ def make_learner(dls, *, model: nn.Module | None = None, loss_func=None, cbs=Non
                    path=Path(path) if path is not None else cache_dir())
 
 
+class ShortValidation(Callback):
+    """Validate the epochs of `fit` on the first `pct` of the validation items (at least one batch).
+
+    fastai's ``ShortEpochCallback(short_valid=True)`` cancels validation instead, and its Recorder then
+    drops the epoch's validation loss and metrics. Here validation runs to its end on fewer items, so
+    every metric is recorded. Only inside ``fit``: ``validate``, ``get_preds`` and ``tta`` are untouched.
+
+    Args:
+        pct: share of the validation items, in (0, 1].
+    """
+    order = -10  # before the Recorder resets its metrics for the new DataLoader
+
+    def __init__(self, pct: float):
+        if isinstance(pct, bool) or not isinstance(pct, (int, float)) or not 0 < pct <= 1:
+            raise ValueError(f"pct must be a number in (0, 1], got {pct!r}")
+        self.pct = pct
+        self.trained, self._short = False, {}
+
+    # `validate` and `get_preds` also send before_fit/before_epoch; only fit's epochs have a training phase.
+    def before_epoch(self):
+        self.trained = False
+
+    def before_train(self):
+        self.trained = True
+
+    def before_validate(self):
+        if not self.trained:
+            return
+        dl = self.learn.dl
+        n = min(dl.n, max(dl.bs, math.ceil(self.pct * dl.n)))
+        if id(dl) not in self._short:  # one shortened copy per validation DataLoader
+            self._short = {id(dl): dl.new(n=n) if n < dl.n else dl}
+        self.learn.dl = self._short[id(dl)]
+
+
 def fast_mode() -> bool:
     """True when the environment variable WORKBOOK_FAST is set to 1/true/yes (case-insensitive)."""
     return os.environ.get("WORKBOOK_FAST", "").strip().lower() in ("1", "true", "yes")
@@ -142,8 +182,9 @@ def training_budget(epochs: int, *, fast: bool | None = None) -> TrainingBudget:
 
     Returns:
         ``TrainingBudget(epochs, [], False)``, or in fast mode ``TrainingBudget(1,
-        [ShortEpochCallback(FAST_TRAIN_FRACTION, short_valid=False)], True)``: one epoch on the
-        first 20 % of the training batches, full validation.
+        [ShortEpochCallback(FAST_TRAIN_FRACTION, short_valid=False), ShortValidation(FAST_TRAIN_FRACTION)],
+        True)``: one epoch on the first 20 % of the training batches, validated on the first 20 % of
+        the validation images.
 
     Example:
         >>> budget = training_budget(5)
@@ -159,5 +200,5 @@ def training_budget(epochs: int, *, fast: bool | None = None) -> TrainingBudget:
         raise TypeError(f"fast must be a bool or None, got {type(fast).__name__}")
     if not fast:
         return TrainingBudget(epochs=epochs, cbs=[], fast=False)
-    return TrainingBudget(epochs=1, cbs=[ShortEpochCallback(pct=FAST_TRAIN_FRACTION, short_valid=False)],
-                          fast=True)
+    return TrainingBudget(epochs=1, cbs=[ShortEpochCallback(pct=FAST_TRAIN_FRACTION, short_valid=False),
+                                         ShortValidation(FAST_TRAIN_FRACTION)], fast=True)

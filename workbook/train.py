@@ -21,7 +21,7 @@ This script keeps that shape and adapts it to the workbook:
   ``curves.png`` in ``--out``.
 
 ``WORKBOOK_FAST=1`` (or ``--fast``) shortens every stage to one epoch on 20 % of the training
-batches (:func:`workbook.models.training_budget`), for CI and grading.
+(and validation) batches (:func:`workbook.models.training_budget`), for CI and grading.
 
 Use from Python: ``main(["--schedule", "32:2", "--mixup", "0.4", "--quiet"])`` returns 0; the
 configuration alone comes from :func:`parse_config` (no data, no training), the training from
