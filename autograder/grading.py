@@ -204,28 +204,62 @@ def _marker(grading_root: Path, student: str) -> Path:
     return grading_root / "status" / f"{student}.json"
 
 
-def _grade_one(task: dict) -> StudentResult:
-    """Grade one student (in a worker process when grading in parallel). Never raises."""
+def _prepare(task: dict) -> tuple[list[str], list[str]]:
+    """Check a student's folder and copy the notebooks to grade into submitted/.
+
+    Returns (stems of the notebooks to grade, notes). Raises GradingError when there is nothing to grade.
+    """
     student, root = task["student"], Path(task["grading_root"])
-    start = time.monotonic()
-    try:
-        folder, notebooks, notes = inspect_submission(Path(task["student_dir"]), task["config"].get("source_root"))
-    except GradingError as e:
-        return StudentResult(student, f"not graded: {str(e).splitlines()[0]}")
-    config = dict(task["config"])
-    config["sandbox"] = {**config.get("sandbox", {}), **task.get("sandbox", {})}
+    folder, notebooks, notes = inspect_submission(Path(task["student_dir"]), task["config"].get("source_root"))
+    with gradebook_lock(root / ".gradebook.lock"):
+        copy_submission(folder, root, student, notebooks)
+        # Graded one notebook at a time, nbgrader replaces only those: clear what an earlier run left.
+        for stage in ("autograded", "feedback"):
+            shutil.rmtree(root / stage / student / ASSIGNMENT, ignore_errors=True)
+    return sorted(Path(n).stem for n in notebooks), notes
+
+
+def _autograde(job: dict) -> dict:
+    """One `nbgrader autograde` call, then its feedback: one notebook of a student, or all of them ("*").
+
+    Runs in a worker process when grading in parallel; holds the gradebook lock except while the
+    sandbox runs. Never raises: returns {"student", "error" (None when it worked), "degraded", "start"}.
+    """
+    student, root = job["student"], Path(job["grading_root"])
+    config = dict(job["config"])
+    config["sandbox"] = {**config.get("sandbox", {}), **job.get("sandbox", {})}
+    outcome = {"student": student, "error": None, "degraded": [], "start": time.monotonic()}
     api = make_api(root, **config)
+    api.coursedir.notebook_id = job["notebook"]
+    what = f"autograde of {student}" + ("" if job["notebook"] == "*" else f"/{job['notebook']}")
     try:
         with gradebook_lock(root / ".gradebook.lock"):
-            copy_submission(folder, root, student, notebooks)
             result = api.autograde(ASSIGNMENT, student, force=True, create=True)
-            _check(result, f"autograde of {student}")
-            notes += sorted({line.split("SANDBOX DEGRADED", 1)[1].strip(" :")
-                             for line in (result.get("log") or "").splitlines() if "SANDBOX DEGRADED" in line})
-            if task["feedback"]:
+            _check(result, what)
+            if job["feedback"]:
                 _check(api.generate_feedback(ASSIGNMENT, student, force=True), f"feedback of {student}")
+        outcome["degraded"] = sorted({line.split("SANDBOX DEGRADED", 1)[1].strip(" :")
+                                      for line in (result.get("log") or "").splitlines() if "SANDBOX DEGRADED" in line})
+    except (GradingError, MissingEntry) as e:
+        log.error("%s", e)
+        outcome["error"] = str(e).splitlines()[0]
+    except Exception as e:  # one student's failure never stops the class
+        log.exception("%s failed", what)
+        outcome["error"] = f"internal error {type(e).__name__}: {str(e)[:200]}"
+    return outcome
+
+
+def _finish(task: dict, outcomes: list[dict], notes: list[str], start: float) -> StudentResult:
+    """After every autograde call of a student: scores, late note, then the status marker."""
+    student, root = task["student"], Path(task["grading_root"])
+    errors = [o["error"] for o in outcomes if o["error"]]
+    notes = notes + sorted({line for o in outcomes for line in o["degraded"]})
+    if errors:
+        return StudentResult(student, f"not graded: {errors[0]}", notes=notes)
+    try:
+        with gradebook_lock(root / ".gradebook.lock"):
             scores, total, max_total = read_scores(root, student)
-            late = _late_note(root, student, config.get("late_policy", "none"))
+            late = _late_note(root, student, task["config"].get("late_policy", "none"))
             if late:
                 notes.append(late)
             graded = StudentResult(student, "graded", scores, total, max_total, notes, time.monotonic() - start)
@@ -238,9 +272,31 @@ def _grade_one(task: dict) -> StudentResult:
     except (GradingError, MissingEntry) as e:
         log.error("%s", e)
         return StudentResult(student, f"not graded: {str(e).splitlines()[0]}", notes=notes)
-    except Exception as e:  # one student's failure never stops the class
+    except Exception as e:
         log.exception("grading %s failed", student)
         return StudentResult(student, f"not graded: internal error {type(e).__name__}: {str(e)[:200]}", notes=notes)
+
+
+def stored_run_seconds(folder: Path) -> dict[str, float]:
+    """Seconds each notebook of `folder` took in its stored run (the sum of its cells' execution times
+    that nbclient records in cell metadata); 0 for a notebook without them."""
+    seconds = {}
+    for path in sorted(folder.glob("*.ipynb")):
+        total = 0.0
+        try:
+            cells = nbformat.read(path, as_version=4).cells
+        except Exception:
+            cells = []
+        for cell in cells:
+            timing = cell.get("metadata", {}).get("execution", {})
+            try:
+                start = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
+                end = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
+            except (KeyError, TypeError, ValueError):
+                continue
+            total += max(0.0, (end - start).total_seconds())
+        seconds[path.stem] = total
+    return seconds
 
 
 def _finished(grading_root: Path, student: str, digest: str) -> StudentResult | None:
@@ -276,7 +332,9 @@ def grade_class(submissions: Path, grading_root: Path, *, feedback: bool = True,
         submissions: one folder per student, holding the notebooks (or an `<assignment>/` folder of them).
         grading_root: gradebook, copies of the submissions, autograded notebooks, feedback, status markers.
         feedback: also write HTML feedback per student.
-        jobs: submissions graded at once; sandboxes run in parallel, gradebook access is serialized by a lock.
+        jobs: notebooks graded at once. With jobs > 1 every notebook is its own nbgrader autograde call, so
+            one submission's notebooks also run in parallel; the sandboxes run in parallel, every gradebook
+            access is serialized by a lock.
         source_root: the master notebooks (default: the repo's source/).
         sandbox: settings of `SandboxedExecute` (limits, threads, gpu).
         due: the assignment's due date (naive UTC); later nbgrader timestamps (timestamp.txt) are late.
@@ -301,18 +359,16 @@ def grade_class(submissions: Path, grading_root: Path, *, feedback: bool = True,
     if due is not None:
         with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
             gb.update_or_create_assignment(ASSIGNMENT, duedate=due)
-    gpus = _gpus()
     results: dict[str, StudentResult] = {}
     tasks = []
-    for i, entry in enumerate(entries):
+    for entry in entries:
         digest = _digest(entry, source_root) if entry.is_dir() else ""
         done = None if regrade or not digest else _finished(grading_root, entry.name, digest)
         if done is not None:
             results[entry.name] = done
             continue
-        per_student = {"gpu": str(i % gpus), "device": "cuda:0"} if gpus else {}
         tasks.append({"student": entry.name, "student_dir": str(entry), "grading_root": str(grading_root),
-                      "config": config, "sandbox": per_student, "feedback": feedback, "digest": digest})
+                      "config": config, "feedback": feedback, "digest": digest})
     total = len(entries)
 
     def report(result):
@@ -323,18 +379,48 @@ def grade_class(submissions: Path, grading_root: Path, *, feedback: bool = True,
     for result in list(results.values()):
         if progress is not None:
             progress(list(results).index(result.student) + 1, total, result)
-    if jobs == 1 or len(tasks) <= 1:
-        for task in tasks:
-            report(_grade_one(task))
+    # One autograde call per student when serial; per notebook when parallel, so that the notebooks of
+    # one submission (or of a small class) also spread over the jobs.
+    per_notebook = jobs > 1
+    # Longest notebooks first (by the master notebooks' stored run times): the last one to start is short.
+    stored_seconds = stored_run_seconds(Path(source_root or REPO_ROOT / "source") / ASSIGNMENT) if per_notebook else {}
+    prepared, pending = {}, []
+    for task in tasks:
+        try:
+            notebooks, notes = _prepare(task)
+        except GradingError as e:
+            report(StudentResult(task["student"], f"not graded: {str(e).splitlines()[0]}"))
+            continue
+        units = sorted(notebooks, key=lambda n: -stored_seconds.get(n, 0.0)) if per_notebook else ["*"]
+        prepared[task["student"]] = {"task": task, "notes": notes, "left": len(units), "outcomes": []}
+        pending += [{**task, "notebook": unit} for unit in units]
+    gpus = _gpus()
+    for i, job in enumerate(pending):
+        job["sandbox"] = {"gpu": str(i % gpus), "device": "cuda:0"} if gpus else {}
+
+    def collect(outcome):
+        state = prepared[outcome["student"]]
+        state["outcomes"].append(outcome)
+        state["left"] -= 1
+        if state["left"] == 0:
+            first = min(o["start"] for o in state["outcomes"])
+            report(_finish(state["task"], state["outcomes"], state["notes"], first))
+
+    if jobs == 1 or len(pending) <= 1:
+        for job in pending:
+            collect(_autograde(job))
     else:
         # fork: workers start without importing torch and nbgrader again (the grader runs no threads here).
-        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), mp_context=mp.get_context("fork")) as pool:
-            futures = {pool.submit(_grade_one, task): task for task in tasks}
+        with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=mp.get_context("fork")) as pool:
+            futures = {pool.submit(_autograde, job): job for job in pending}
             for future in as_completed(futures):
                 try:
-                    report(future.result())
+                    outcome = future.result()
                 except Exception as e:  # a worker process that died
-                    report(StudentResult(futures[future]["student"], f"not graded: worker failed ({type(e).__name__}: {e})"))
+                    job = futures[future]
+                    outcome = {"student": job["student"], "error": f"worker failed ({type(e).__name__}: {e})",
+                               "degraded": [], "start": time.monotonic()}
+                collect(outcome)
     return [results[e.name] for e in entries]
 
 
