@@ -315,6 +315,21 @@ def _finished(grading_root: Path, student: str, digest: str) -> StudentResult | 
     return result
 
 
+def _single_threaded_torch() -> None:
+    # A forked child of a process whose OpenMP pool is running (any earlier torch op there, e.g. judging
+    # with --jobs 1 in the same Python session) hangs in its first parallel torch op: GNU libgomp's pool
+    # does not survive fork. With one thread torch never enters an OpenMP region.
+    import torch
+    torch.set_num_threads(1)
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """The grading workers: forked (they start without importing torch and nbgrader again), judging
+    with one torch thread each (the cores are busy with the sandboxes; see `_single_threaded_torch`)."""
+    return ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("fork"),
+                               initializer=_single_threaded_torch)
+
+
 def _gpus() -> int:
     try:
         import torch
@@ -410,8 +425,7 @@ def grade_class(submissions: Path, grading_root: Path, *, feedback: bool = True,
         for job in pending:
             collect(_autograde(job))
     else:
-        # fork: workers start without importing torch and nbgrader again (the grader runs no threads here).
-        with ProcessPoolExecutor(max_workers=min(jobs, len(pending)), mp_context=mp.get_context("fork")) as pool:
+        with worker_pool(min(jobs, len(pending))) as pool:
             futures = {pool.submit(_autograde, job): job for job in pending}
             for future in as_completed(futures):
                 try:

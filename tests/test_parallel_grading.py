@@ -3,12 +3,14 @@ submission spread over the jobs. The grades must be exactly those of serial grad
 notebook still scores 0, and a regrade leaves no autograded notebook or feedback of an earlier run.
 Uses a two-notebook copy of the attack corpus's small assignment, so each notebook grades in seconds."""
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from autograder.config import ASSIGNMENT
+from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.grading import grade_class, make_api, stored_run_seconds
 from tests.submissions.attacks import target
 from tests.submissions.attacks.target import NOTEBOOK, WRONG_STATS
@@ -98,3 +100,13 @@ def test_stored_run_seconds_reads_the_cells_execution_times(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(), tmp_path / "untimed.ipynb")
     (tmp_path / "broken.ipynb").write_text("not JSON")
     assert stored_run_seconds(tmp_path) == {"broken": 0.0, "timed": 2.5, "untimed": 0.0}
+
+
+def test_workers_forked_after_the_parent_ran_torch_do_not_hang():
+    """A worker forked after an OpenMP torch op in the parent runs torch ops (libgomp hangs without the fix)."""
+    code = ("import torch\nfrom autograder.grading import worker_pool\n"
+            "torch.randn(1000, 1000).log_softmax(-1)\n"
+            "with worker_pool(2) as pool:\n"
+            "    print(list(pool.map(torch.Tensor.sum, [torch.randn(1000, 1000).log_softmax(-1)] * 2)))\n")
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.count("tensor(") == 2, done.stderr[-2000:]
