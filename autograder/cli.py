@@ -31,7 +31,7 @@ def main(argv=None) -> int:
     grade.add_argument("--grading-root", type=Path, default=REPO_ROOT / ".grading")
     grade.add_argument("--csv", type=Path, help="per-cell grades (default: <grading-root>/grades.csv)")
     grade.add_argument("--no-feedback", action="store_true")
-    grade.add_argument("--jobs", "-j", type=int, default=1, help="submissions graded at once (sandboxes in parallel)")
+    grade.add_argument("--jobs", "-j", type=int, default=1, help="notebooks graded at once (sandboxes in parallel; `make grade` uses the number of cores)")
     grade.add_argument("--due", type=_due, help="due date (ISO); timestamp.txt of a submission after it is late")
     grade.add_argument("--late-policy", choices=["none", "zero"], default="none",
                        help="none: late work is graded and flagged; zero: late work scores 0")
