@@ -58,7 +58,7 @@ lab: data
 	mkdir -p $(WORKSPACE)
 	@for nb in release/$(ASSIGNMENT)/*.ipynb; do \
 		test -e "$(WORKSPACE)/$$(basename $$nb)" || cp -v "$$nb" "$(WORKSPACE)/"; done
-	JUPYTER_CONFIG_PATH=$(CURDIR) $(PY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) \
+	JUPYTER_CONFIG_PATH=$(CURDIR)/student_lab:$(CURDIR) $(PY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) \
 		--ServerApp.root_dir=$(WORKSPACE) \
 		--ServerApp.jpserver_extensions=nbgrader.server_extensions.formgrader=False
 

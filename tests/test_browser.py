@@ -26,6 +26,10 @@ NOTEBOOK = "01_imagenette.ipynb"
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 # As `make lab`: formgrader is the instructor's; on the student's notebook root it could only log errors.
 STUDENT_ARGS = ("--ServerApp.jpserver_extensions=nbgrader.server_extensions.formgrader=False",)
+# As `make lab`: student_lab/ first on the config path turns off nbgrader's instructor plugins.
+STUDENT_ENV = {"JUPYTER_CONFIG_PATH": os.pathsep.join([str(ROOT / "student_lab"), str(ROOT)])}
+INSTRUCTOR_PLUGINS = ("@jupyter/nbgrader:create-assignment", "@jupyter/nbgrader:formgrader",
+                      "@jupyter/nbgrader:course-list")
 CELLS = ".jp-Notebook .jp-Cell"
 FIRST_EXERCISE = "imagenet_is_answer"
 WRONG_ANSWER = "imagenet_is = 3   # a wrong type, to see the visible test's message\n"
@@ -103,8 +107,8 @@ def browser_setup(tmp_path):
     env = server_env(grading_root)
     started = []
     try:
-        student = start_lab(student_root, student_root, ARTIFACTS / "student-lab.log", env, secrets.token_hex(16),
-                            STUDENT_ARGS)
+        student = start_lab(student_root, student_root, ARTIFACTS / "student-lab.log", {**env, **STUDENT_ENV},
+                            secrets.token_hex(16), STUDENT_ARGS)
         started.append(student.proc)
         instructor = start_lab(ROOT, ROOT, ARTIFACTS / "instructor-lab.log", env, secrets.token_hex(16))
         started.append(instructor.proc)
@@ -248,7 +252,17 @@ def test_student_and_instructor_in_jupyterlab(browser_setup):
     steps.shot("validate_success", page)
     dialog.locator("button", has_text="OK").first.click()
 
-    # 9. The assignment list loads: the exchange folder is configured and writable.
+    # 9. The student's Nbgrader menu has the assignment list but none of the instructor's tools, which
+    #    the instructor's JupyterLab keeps; then the assignment list loads (the exchange is writable).
+    for who, lab_page in (("student", page), ("instructor", instructor_page)):
+        disabled = lab_page.evaluate(
+            "() => JSON.parse(document.getElementById('jupyter-config-data').textContent).disabledExtensions || []")
+        off = [p for p in INSTRUCTOR_PLUGINS if p in disabled]
+        assert off == (list(INSTRUCTOR_PLUGINS) if who == "student" else []), (who, disabled)
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Nbgrader$")).click()
+    menu = page.locator(".lm-Menu-content .lm-Menu-itemLabel").all_inner_texts()
+    assert "Assignment List" in menu and not {"Formgrader", "Course List"} & set(menu), menu
+    page.keyboard.press("Escape")
     click_menu(page, "Nbgrader", "Assignment List")
     panel = page.locator(".lm-Widget.jp-MainAreaWidget", has_text="Released assignments").last
     # Loaded: the empty list of released assignments (nothing is released), or nbgrader's error text.
