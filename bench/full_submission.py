@@ -6,8 +6,8 @@ serially and with --jobs 2, side by side in one run, against the goal of <= 60 s
 
 With --jobs > 1 every notebook is its own autograde call, so the notebooks of one submission run in
 parallel sandboxes (one torch thread each). Training cells run with the reduced budget
-(WORKBOOK_FAST=1), as always when grading. The load average is printed: the figures are disturbed
-when it exceeds the number of cores.
+(WORKBOOK_FAST=1), as always when grading. The load average before the run is checked: above half
+the cores, other work was running and the figures are marked DISTURBED.
 """
 import argparse
 import os
@@ -43,15 +43,16 @@ def main() -> int:
         write_submission(root / "class" / "reference", reference=True)
         load_before = os.getloadavg()[0]
         rows = [(jobs, *grade_once(jobs, root)) for jobs in args.jobs or [1, 2]]
-        load_after = os.getloadavg()[0]
     finally:
         shutil.rmtree(root, ignore_errors=True)
     print(f"\none full submission (7 notebooks), {os.cpu_count()} cores")
     for jobs, seconds, status in rows:
         print(f"--jobs {jobs}: {seconds:6.1f} s   goal / time = {GOAL_SECONDS / seconds:.2f} (>= 1 meets the goal)   {status}")
     cores = os.cpu_count() or 1
-    if max(load_before, load_after) > cores:
-        print(f"DISTURBED: load average {load_before:.1f} before, {load_after:.1f} after, on {cores} cores")
+    # Measured before starting: afterwards the load average also counts this script's own jobs.
+    if load_before > cores / 2:
+        print(f"DISTURBED: load average {load_before:.1f} before the run, on {cores} cores (other work was "
+              f"running); rerun on a quiet machine for a clean figure")
     return 0
 
 
