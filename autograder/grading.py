@@ -190,14 +190,21 @@ def read_scores(grading_root: Path, student: str) -> tuple[dict[str, float], flo
         return scores, total, submission.max_score
 
 
-def _late_note(grading_root: Path, student: str, policy: str) -> str | None:
+def _gradebook_notes(grading_root: Path, student: str, policy: str) -> list[str]:
+    """Notes for the table from the gradebook: lateness (and what the policy did), and the points of
+    answers that wait for a person (written answers, graded in formgrader)."""
     api = make_api(grading_root)
     with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
-        late = gb.find_submission(ASSIGNMENT, student).total_seconds_late
-    if not late:
-        return None
-    effect = "scored 0 (late policy: zero)" if policy == "zero" else "graded without penalty (late policy: none)"
-    return f"late by {late / 3600:.1f} h: {effect}"
+        submission = gb.find_submission(ASSIGNMENT, student)
+        late = submission.total_seconds_late
+        by_hand = sum(g.max_score for nb in submission.notebooks for g in nb.grades if g.needs_manual_grade)
+    notes = []
+    if late:
+        effect = "scored 0 (late policy: zero)" if policy == "zero" else "graded without penalty (late policy: none)"
+        notes.append(f"late by {late / 3600:.1f} h: {effect}")
+    if by_hand:
+        notes.append(f"{by_hand:g} points of written answers to grade by hand (formgrader)")
+    return notes
 
 
 def _marker(grading_root: Path, student: str) -> Path:
@@ -259,9 +266,7 @@ def _finish(task: dict, outcomes: list[dict], notes: list[str], start: float) ->
     try:
         with gradebook_lock(root / ".gradebook.lock"):
             scores, total, max_total = read_scores(root, student)
-            late = _late_note(root, student, task["config"].get("late_policy", "none"))
-            if late:
-                notes.append(late)
+            notes += _gradebook_notes(root, student, task["config"].get("late_policy", "none"))
             graded = StudentResult(student, "graded", scores, total, max_total, notes, time.monotonic() - start)
             marker = _marker(root, student)
             marker.parent.mkdir(parents=True, exist_ok=True)

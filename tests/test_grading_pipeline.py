@@ -102,3 +102,19 @@ def test_submissions_are_not_modified(graded, tmp_path):
     again = write_submission(tmp_path / "reference", reference=True, notebooks=NOTEBOOKS)
     for nb in again.glob("*.ipynb"):
         assert (root / "submissions" / "reference" / nb.name).read_bytes() == nb.read_bytes()
+
+
+def test_table_notes_the_points_left_to_grade_by_hand(graded):
+    """Written answers (manually graded cells, and tasks) are counted in a note, not silently as zeros."""
+    import json
+    from autograder.config import REPO_ROOT
+    by_hand = 0.0
+    for name in NOTEBOOKS:
+        for cell in json.loads((REPO_ROOT / "source" / "sizing_and_tta" / f"{name}.ipynb").read_text())["cells"]:
+            meta = cell.get("metadata", {}).get("nbgrader", {})
+            if (meta.get("grade") and meta.get("solution")) or meta.get("task"):
+                by_hand += meta.get("points", 0)
+    _, results = graded
+    assert by_hand > 0
+    assert f"{by_hand:g} points of written answers to grade by hand (formgrader)" in results["reference"].notes
+    assert not any("by hand" in n for n in results["blank"].notes)   # unchanged answer cells: nothing to read
