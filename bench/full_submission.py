@@ -19,6 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _machine_load import disturbed_note  # noqa: E402  (bench/, the script's own folder)
+
 from autograder.grading import grade_class, prepare_gradebook  # noqa: E402
 from tests.golden import write_submission  # noqa: E402
 
@@ -48,11 +50,9 @@ def main() -> int:
     print(f"\none full submission (7 notebooks), {os.cpu_count()} cores")
     for jobs, seconds, status in rows:
         print(f"--jobs {jobs}: {seconds:6.1f} s   goal / time = {GOAL_SECONDS / seconds:.2f} (>= 1 meets the goal)   {status}")
-    cores = os.cpu_count() or 1
-    # Measured before starting: afterwards the load average also counts this script's own jobs.
-    if load_before > cores / 2:
-        print(f"DISTURBED: load average {load_before:.1f} before the run, on {cores} cores (other work was "
-              f"running); rerun on a quiet machine for a clean figure")
+    note = disturbed_note(load_before)
+    if note:
+        print(note)
     return 0
 
 

@@ -20,6 +20,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _machine_load import disturbed_note  # noqa: E402  (bench/, the script's own folder)
+
 from nbgrader.converters.autograde import Autograde  # noqa: E402
 from nbgrader.preprocessors import Execute  # noqa: E402
 
@@ -100,11 +102,9 @@ def main() -> int:
     print(f"plain nbgrader autograde, serial : {plain:7.1f} s  ({plain / n:.1f} s per submission)")
     print(f"this grader, --jobs {args.jobs}           : {mine:7.1f} s  ({mine / n:.1f} s per submission)")
     print(f"ratio (plain / this grader)      : {plain / mine:.2f}x  (goal >= 1.7x on 2 cores)")
-    cores = os.cpu_count() or 1
-    # Measured before starting: afterwards the load average also counts this script's own jobs.
-    if load_before > cores / 2:
-        print(f"DISTURBED: load average {load_before:.1f} before the run, on {cores} cores (other work was "
-              f"running); rerun on a quiet machine for a clean figure")
+    note = disturbed_note(load_before)
+    if note:
+        print(note)
     return 0
 
 
