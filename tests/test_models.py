@@ -181,3 +181,23 @@ def test_fast_budget_trains_and_validates_a_fraction_then_validate_sees_everythi
 def test_short_validation_rejects_a_share_outside_0_1(pct):
     with pytest.raises(ValueError, match="pct must be a number in"):
         ShortValidation(pct)
+
+
+def test_short_validation_follows_new_dataloaders(tiny_dls, tmp_path):
+    """After `learn.dls` changes (progressive resizing), fit validates on the new DataLoader's images."""
+    class ValidSizes(Callback):
+        def before_fit(self):
+            self.sizes = set()
+
+        def after_batch(self):
+            if not self.training:
+                self.sizes.add(tuple(self.xb[0].shape[-2:]))
+
+    sizes = ValidSizes()
+    learn = make_learner(tiny_dls, cbs=[*training_budget(1, fast=True).cbs, sizes])
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-3)
+        assert sizes.sizes == {(32, 32)}
+        learn.dls = get_dls(make_synthetic_imagenette(tmp_path, variant="tiny"), 48, bs=16)
+        learn.fit(1, 1e-3)
+        assert sizes.sizes == {(48, 48)}

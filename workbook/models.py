@@ -31,11 +31,10 @@ Training results are never graded.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import math
 
 import fastai.callback.all  # noqa: F401  (adds fit_one_cycle, lr_find, progress bars... to Learner)
 import torch.nn as nn
@@ -135,7 +134,8 @@ class ShortValidation(Callback):
         if isinstance(pct, bool) or not isinstance(pct, (int, float)) or not 0 < pct <= 1:
             raise ValueError(f"pct must be a number in (0, 1], got {pct!r}")
         self.pct = pct
-        self.trained, self._short = False, {}
+        self.trained = False
+        self._source = self._short = None  # the validation DataLoader last shortened, and its short copy
 
     # `validate` and `get_preds` also send before_fit/before_epoch; only fit's epochs have a training phase.
     def before_epoch(self):
@@ -148,10 +148,10 @@ class ShortValidation(Callback):
         if not self.trained:
             return
         dl = self.learn.dl
-        n = min(dl.n, max(dl.bs, math.ceil(self.pct * dl.n)))
-        if id(dl) not in self._short:  # one shortened copy per validation DataLoader
-            self._short = {id(dl): dl.new(n=n) if n < dl.n else dl}
-        self.learn.dl = self._short[id(dl)]
+        if dl is not self._source:  # a new DataLoader (e.g. the next size of progressive resizing)
+            n = min(dl.n, max(dl.bs, math.ceil(self.pct * dl.n)))
+            self._source, self._short = dl, (dl.new(n=n) if n < dl.n else dl)
+        self.learn.dl = self._short
 
 
 def fast_mode() -> bool:
