@@ -10,6 +10,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import re
 import shutil
 import sys
 import time
@@ -26,6 +27,7 @@ from nbgrader.coursedir import CourseDirectory
 
 from autograder.config import ASSIGNMENT, REPO_ROOT, course_config
 from autograder.pipeline import gradebook_lock
+from autograder.sandbox import NO_BWRAP, UNSAFE, isolation_available
 
 __all__ = ["GradingError", "StudentResult", "make_api", "prepare_gradebook", "grade_class", "generate_release"]
 
@@ -245,7 +247,8 @@ def _autograde(job: dict) -> dict:
             _check(result, what)
             if job["feedback"]:
                 _check(api.generate_feedback(ASSIGNMENT, student, force=True), f"feedback of {student}")
-        outcome["degraded"] = sorted({line.split("SANDBOX DEGRADED", 1)[1].strip(" :")
+        # "SANDBOX DEGRADED for <student>/<notebook>: <what>": one note per missing protection, not per notebook.
+        outcome["degraded"] = sorted({re.sub(r"^\s*(for \S+)?\s*:\s*", "", line.split("SANDBOX DEGRADED", 1)[1])
                                       for line in (result.get("log") or "").splitlines() if "SANDBOX DEGRADED" in line})
     except (GradingError, MissingEntry) as e:
         log.error("%s", e)
@@ -345,7 +348,8 @@ def _gpus() -> int:
 
 def grade_class(submissions: Path, grading_root: Path, *, feedback: bool = True, jobs: int = 1,
                 source_root: Path | None = None, sandbox: dict | None = None, due: datetime | None = None,
-                late_policy: str = "none", regrade: bool = False, progress=None) -> list[StudentResult]:
+                late_policy: str = "none", regrade: bool = False, progress=None,
+                unsafe_no_sandbox: bool = False) -> list[StudentResult]:
     """Grade every student folder under `submissions`; one student's problem never stops the others.
 
     Args:
@@ -361,18 +365,22 @@ def grade_class(submissions: Path, grading_root: Path, *, feedback: bool = True,
         late_policy: "none" (late work flagged, not penalized) or "zero" (late work scores 0).
         regrade: grade again students an earlier run already graded from the same files.
         progress: called with (done, total, result) after each student.
+        unsafe_no_sandbox: grade even without bubblewrap (kernels unsandboxed); every result then says so.
     """
     submissions, grading_root = Path(submissions), Path(grading_root)
     if jobs < 1:
         raise GradingError(f"--jobs must be at least 1, got {jobs}")
     if late_policy not in ("none", "zero"):
         raise GradingError(f"late policy must be 'none' or 'zero', got {late_policy!r}")
+    if not isolation_available() and not unsafe_no_sandbox:
+        raise GradingError(NO_BWRAP)
     if not submissions.is_dir():
         raise GradingError(f"submissions folder {submissions} does not exist; pass SUBMISSIONS=<folder with one folder per student>")
     entries = sorted(p for p in submissions.iterdir() if not p.name.startswith("."))
     if not entries:
         raise GradingError(f"{submissions} holds no student folders; expected {submissions}/<student>/<notebook>.ipynb")
-    config = {"source_root": source_root, "hide": [submissions], "late_policy": late_policy, "sandbox": dict(sandbox or {})}
+    config = {"source_root": source_root, "hide": [submissions], "late_policy": late_policy,
+              "sandbox": {**(sandbox or {}), "allow_unsafe": unsafe_no_sandbox}}
     if jobs > 1:
         config["sandbox"].setdefault("threads", 1)  # torch's threads on top of parallel kernels thrash the cores
     api = prepare_gradebook(grading_root, **config)
@@ -443,6 +451,11 @@ def grade_class(submissions: Path, grading_root: Path, *, feedback: bool = True,
     return [results[e.name] for e in entries]
 
 
+def csv_status(result: StudentResult) -> str:
+    """The status column of the CSVs: the status, and UNSAFE when the kernel ran without a sandbox."""
+    return f"{result.status} ({UNSAFE})" if UNSAFE in result.notes else result.status
+
+
 def write_csv(results: list[StudentResult], path: Path) -> list[str]:
     """One row per student, one column per graded cell; written to a temporary file, then renamed."""
     columns = sorted({cell for r in results for cell in r.scores})
@@ -451,7 +464,7 @@ def write_csv(results: list[StudentResult], path: Path) -> list[str]:
         writer = csv.writer(f)
         writer.writerow(["student", "status", "total", "max_total", *columns])
         for r in results:
-            writer.writerow([r.student, r.status, r.total, r.max_total, *[r.scores.get(c, "") for c in columns]])
+            writer.writerow([r.student, csv_status(r), r.total, r.max_total, *[r.scores.get(c, "") for c in columns]])
     tmp.replace(path)
     return columns
 
@@ -482,7 +495,7 @@ def write_lms_csv(results: list[StudentResult], path: Path) -> list[str]:
         writer.writerow(["student", *columns, "total", "max_total", "status"])
         for r in results:
             per = exercises[r.student]
-            writer.writerow([r.student, *[per.get(c, "") for c in columns], r.total, r.max_total, r.status])
+            writer.writerow([r.student, *[per.get(c, "") for c in columns], r.total, r.max_total, csv_status(r)])
     tmp.replace(path)
     return columns
 

@@ -108,6 +108,7 @@ class SandboxedExecute(NbGraderPreprocessor):
     output_bytes = Integer(Limits.output_bytes, help="Outputs kept per cell.").tag(config=True)
     disk_bytes = Integer(Limits.disk_bytes, help="Size of the kernel's work folder.").tag(config=True)
     threads = Integer(0, help="OMP/MKL/torch threads of the kernel (0: library default).").tag(config=True)
+    allow_unsafe = Bool(False, help="Without bubblewrap, run kernels unsandboxed (--unsafe-no-sandbox).").tag(config=True)
 
     def limits(self) -> Limits:
         return Limits(cell_timeout=self.cell_timeout, notebook_timeout=self.notebook_timeout,
@@ -129,7 +130,8 @@ class SandboxedExecute(NbGraderPreprocessor):
         if self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = self.gpu
         with _lock_released():
-            result = run_sandboxed(nb, workdir, hide=[Path(p) for p in self.hide], env=env, limits=self.limits())
+            result = run_sandboxed(nb, workdir, hide=[Path(p) for p in self.hide], env=env, limits=self.limits(),
+                                   unsafe=self.allow_unsafe)
         for line in result.degraded:
             self.log.warning("SANDBOX DEGRADED for %s/%s: %s", student, notebook, line)
         self.log.info("sandbox of %s/%s: %s", student, notebook, "; ".join(result.protections))
