@@ -28,6 +28,7 @@ from nbgrader.coursedir import CourseDirectory
 from autograder.config import ASSIGNMENT, REPO_ROOT, course_config
 from autograder.pipeline import gradebook_lock
 from autograder.sandbox import NO_BWRAP, UNSAFE, isolation_available
+from autograder.time_limits import stored_run_seconds
 
 __all__ = ["GradingError", "StudentResult", "make_api", "prepare_gradebook", "grade_class", "generate_release"]
 
@@ -283,28 +284,6 @@ def _finish(task: dict, outcomes: list[dict], notes: list[str], start: float) ->
     except Exception as e:
         log.exception("grading %s failed", student)
         return StudentResult(student, f"not graded: internal error {type(e).__name__}: {str(e)[:200]}", notes=notes)
-
-
-def stored_run_seconds(folder: Path) -> dict[str, float]:
-    """Seconds each notebook of `folder` took in its stored run (the sum of its cells' execution times
-    that nbclient records in cell metadata); 0 for a notebook without them."""
-    seconds = {}
-    for path in sorted(folder.glob("*.ipynb")):
-        total = 0.0
-        try:
-            cells = nbformat.read(path, as_version=4).cells
-        except Exception:
-            cells = []
-        for cell in cells:
-            timing = cell.get("metadata", {}).get("execution", {})
-            try:
-                start = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
-                end = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
-            except (KeyError, TypeError, ValueError):
-                continue
-            total += max(0.0, (end - start).total_seconds())
-        seconds[path.stem] = total
-    return seconds
 
 
 def _finished(grading_root: Path, student: str, digest: str) -> StudentResult | None:
