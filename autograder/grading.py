@@ -282,25 +282,27 @@ def _finish(task: dict, outcomes: list[dict], notes: list[str], start: float) ->
         return StudentResult(student, f"not graded: internal error {type(e).__name__}: {str(e)[:200]}", notes=notes)
 
 
+def cell_seconds(cell) -> float | None:
+    """Seconds a cell took in its stored run (nbclient's `execution` timestamps), None when unrecorded."""
+    timing = cell.get("metadata", {}).get("execution", {})
+    try:
+        start = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
+        end = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return max(0.0, (end - start).total_seconds())
+
+
 def stored_run_seconds(folder: Path) -> dict[str, float]:
     """Seconds each notebook of `folder` took in its stored run (the sum of its cells' execution times
     that nbclient records in cell metadata); 0 for a notebook without them."""
     seconds = {}
     for path in sorted(folder.glob("*.ipynb")):
-        total = 0.0
         try:
             cells = nbformat.read(path, as_version=4).cells
         except Exception:
             cells = []
-        for cell in cells:
-            timing = cell.get("metadata", {}).get("execution", {})
-            try:
-                start = datetime.fromisoformat(timing["iopub.execute_input"].replace("Z", "+00:00"))
-                end = datetime.fromisoformat(timing["shell.execute_reply"].replace("Z", "+00:00"))
-            except (KeyError, TypeError, ValueError):
-                continue
-            total += max(0.0, (end - start).total_seconds())
-        seconds[path.stem] = total
+        seconds[path.stem] = sum(t for t in map(cell_seconds, cells) if t is not None)
     return seconds
 
 
