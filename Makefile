@@ -26,7 +26,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup data lab lab-instructor browser-deps sandbox-deps test release grade grade-golden images bench gpu-check train clean
+.PHONY: help setup lint data lab lab-instructor browser-deps sandbox-deps test release grade grade-golden images bench gpu-check train clean
 
 help:
 	@echo "make lab      start JupyterLab on your copy of the student workbook (workspace/, copied from release/)"
@@ -37,6 +37,7 @@ help:
 	@echo "make grade-golden   grade the golden submissions and print the table"
 	@echo "make lab-instructor   JupyterLab with formgrader on the course (repo root)"
 	@echo "make train ARGS='--schedule 32:3,64:2 --mixup 0.4 --tta'   the long-training script (ARGS=--help for all)"
+	@echo "make lint     ruff (configured in pyproject.toml)"
 	@echo "make images | bench | browser-deps | sandbox-deps | clean"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -79,7 +80,11 @@ sandbox-deps:
 
 # The notebooks run under nbval with the reduced training budget (WORKBOOK_FAST=1: one short epoch
 # per training); the outputs nbval compares (# NBVAL_CHECK_OUTPUT cells) never depend on training.
-test: data browser-deps sandbox-deps
+# The linter first: it takes a second, and a lint error fails the run before the long tests.
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: data browser-deps sandbox-deps lint
 	$(PY) -m pytest -p no:cacheprovider tests
 	WORKBOOK_FAST=1 $(PY) -m pytest -p no:cacheprovider source/$(ASSIGNMENT) --nbval-lax \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg

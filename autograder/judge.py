@@ -45,12 +45,18 @@ def write_inputs(check: Check, seed: int, folder: Path, device: str = "cpu") -> 
     cases = _cases(check, seed)
     if check.value_answer is not None:
         return cases
-    payload = {"device": device, "cases": [{"args": [encode_arg(a) for a in c.args],
-                                            "kwargs": {k: encode_arg(v) for k, v in c.kwargs.items()}}
-                                           for c in cases]}
+    payload = {"device": device, "cases": [encode_case(c) for c in cases]}
     (folder / "inputs").mkdir(parents=True, exist_ok=True)
     torch.save(payload, folder / "inputs" / f"{check.grade_id}.pt")
     return cases
+
+
+def encode_case(case: Case) -> dict:
+    """One case for the recorder. Bad-argument cases run on the CPU: on CUDA, a function without argument
+    checks can index out of range, and the device-side assert that follows ends the kernel's CUDA context,
+    failing every later check of the notebook too."""
+    encoded = {"args": [encode_arg(a) for a in case.args], "kwargs": {k: encode_arg(v) for k, v in case.kwargs.items()}}
+    return {**encoded, "device": "cpu"} if case.raises is not None else encoded
 
 
 def encode_arg(value):
@@ -117,10 +123,7 @@ def record_in_process(check: Check, fn, seed: int, device: str = "cpu") -> Verdi
     else:
         # Copies, as the sandbox's inputs file gives: a function that changes its arguments in place
         # must not change the cases the judge compares with.
-        payload = {"results": [call_case(fn, copy.deepcopy({"args": [encode_arg(a) for a in c.args],
-                                                            "kwargs": {k: encode_arg(v) for k, v in c.kwargs.items()}}),
-                                         device)
-                               for c in cases]}
+        payload = {"results": [call_case(fn, copy.deepcopy(encode_case(c)), device) for c in cases]}
     return judge_recording(check, cases, payload, device)
 
 

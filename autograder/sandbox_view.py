@@ -33,7 +33,8 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NU
 # Variables the kernel may take from the grader's environment (or from the caller's `env`); every other
 # variable of the grader (tokens, paths, credentials) stays out.
 FROM_GRADER = ("CUDA_VISIBLE_DEVICES", "WORKBOOK_FAST", *THREAD_VARS)
-# The few /etc files the dynamic linker, Python and fontconfig (Pillow, matplotlib) need; passwd, group and hosts are written for the sandbox.
+# The few /etc files the dynamic linker, Python and fontconfig (Pillow, matplotlib) need; passwd, group and
+# hosts are written for the sandbox.
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "nsswitch.conf", "localtime", "fonts")
 PASSWD = f"root:x:0:0:root:/nonexistent:/usr/sbin/nologin\nstudent:x:{SANDBOX_UID}:{SANDBOX_UID}:student:{HOME}:/usr/sbin/nologin\n"
 GROUP = f"root:x:0:\nstudent:x:{SANDBOX_UID}:\n"

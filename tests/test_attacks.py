@@ -17,7 +17,7 @@ import pytest
 from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.grading import grade_class, make_api
 from tests.submissions.attacks import target
-from tests.submissions.attacks.target import ALL_CELLS, ATTACKS, NOTEBOOK
+from tests.submissions.attacks.target import ATTACKS, NOTEBOOK
 
 pytestmark = pytest.mark.slow
 POINTS = {"channel_stats_values": 2, "channel_stats_errors": 1, "normalize_values": 2, "normalize_errors": 1}
@@ -66,7 +66,8 @@ def graded(tmp_path_factory):
     server = _Server(target.reference_solutions(source_root)["channel_stats_solution"])
     subs = root / "submissions"
     paths = {"source": str(source_root / ASSIGNMENT / f"{NOTEBOOK}.ipynb"), "gradebook": str(grading / "gradebook.db"),
-             "gradebook_db": str(grading / "gradebook.db"), "repo_source": str(REPO_ROOT / "source" / ASSIGNMENT / "02_normalization.ipynb"),
+             "gradebook_db": str(grading / "gradebook.db"),
+             "repo_source": str(REPO_ROOT / "source" / ASSIGNMENT / "02_normalization.ipynb"),
              "victim": str(subs / "reference" / f"{NOTEBOOK}.ipynb"),
              "victim_copy": str(grading / "submitted" / "reference" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"), "port": server.port,
              # another course's grading run on the same machine, with a correct submission in it

@@ -4,7 +4,6 @@ environment, and what /proc tells it about the host."""
 import json
 import os
 
-import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 

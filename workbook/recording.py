@@ -79,7 +79,10 @@ def _snapshot(args, kwargs):
 
 
 def call_case(fn, case: dict, device: str) -> dict:
-    """Call `fn` on one case of an inputs file; the result, or the exception it raised, as plain data."""
+    """Call `fn` on one case of an inputs file; the result, or the exception it raised, as plain data.
+
+    A case may name its own device (the grader runs bad-argument cases on the CPU)."""
+    device = case.get("device", device)
     args = decode_args(case.get("args", []), device)
     kwargs = decode_args(case.get("kwargs", {}), device)
     try:

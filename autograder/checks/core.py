@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from workbook.checks import normal_answer
 from workbook.recording import MARK, ONE_SHOT
 
 __all__ = ["Case", "Check", "Verdict", "seed_for", "compare_tensor", "expect_error", "decode_value",
@@ -174,14 +175,19 @@ def judge_tensors(*names: str, rtol: float = 1e-4, atol: float = 1e-5, unchanged
     return judge_case
 
 
-def answer_in(accepted: set, shown: str):
-    """A `value_answer` that accepts a string answer, compared case- and space-insensitively."""
-    normal = {a.strip().lower() for a in accepted}
+def answer_in(accepted: set, options: list[str]):
+    """A `value_answer` for a choice among `options` written out: the form is checked as the notebook's
+    visible test checks it (`workbook.checks.expect_one_of`), then whether it is one of `accepted`."""
+    right = {normal_answer(a) for a in accepted}
+    valid = {normal_answer(o) for o in options}
+    shown = ", ".join(f'"{o}"' for o in options)
 
     def value_answer(received) -> str | None:
         if not isinstance(received, str):
             return f"expected the answer as a string ({shown}), received {describe_received(received)}"
-        if received.strip().lower() not in normal:
+        if normal_answer(received) not in valid:
+            return f"expected one of {shown}, received {received.strip()[:40]!r}"
+        if normal_answer(received) not in right:
             return f"the answer {received.strip()!r} is not right"
         return None
     return value_answer

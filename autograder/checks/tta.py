@@ -155,5 +155,5 @@ CHECKS = [
     Check("fastai_tta_passes", "learn.tta() with its defaults makes 5 passes over the data: 4 augmented, 1 plain",
           value_answer=answer_equals(5, "a number of passes")),
     Check("tta_speed", "test-time augmentation is slower than plain inference (one forward pass per version)",
-          value_answer=answer_in({"slower"}, '"slower" or "faster"')),
+          value_answer=answer_in({"slower"}, ["slower", "faster"])),
 ]
