@@ -46,7 +46,7 @@ def run_notebooks(log: Log, names: list[str] | None) -> bool:
     import nbformat
     from nbclient import NotebookClient
 
-    from autograder.grading import cell_seconds
+    from autograder.time_limits import cell_seconds
 
     ok = True
     env_fast = os.environ.pop("WORKBOOK_FAST", None)  # full budget: the kernel inherits this environment

@@ -28,7 +28,7 @@ from nbgrader.coursedir import CourseDirectory
 from autograder.config import ASSIGNMENT, REPO_ROOT, course_config
 from autograder.pipeline import gradebook_lock
 from autograder.sandbox import NO_BWRAP, UNSAFE, isolation_available
-from autograder.time_limits import cell_seconds, stored_run_seconds  # noqa: F401 (gpu_check, tests)
+from autograder.time_limits import stored_run_seconds
 
 __all__ = ["GradingError", "StudentResult", "make_api", "prepare_gradebook", "grade_class", "generate_release"]
 
