@@ -54,11 +54,19 @@ data: setup
 # it at the course's (exchange folder) from release/. Formgrader is the instructor's (make lab-instructor).
 # Students work in a git-ignored copy of release/: `make release` can never overwrite their work, and
 # notebooks already there are kept; a notebook added to release/ later is copied in.
+# The student id (per-student numbers of some questions, workbook/variants.py) is asked once and kept in
+# the workspace; STUDENT=id sets it without asking. JupyterHub users need neither: their user name is used.
+STUDENT_FILE := $(WORKSPACE)/.student_id
 lab: data
 	mkdir -p $(WORKSPACE)
 	@for nb in release/$(ASSIGNMENT)/*.ipynb; do \
 		test -e "$(WORKSPACE)/$$(basename $$nb)" || cp -v "$$nb" "$(WORKSPACE)/"; done
-	JUPYTER_CONFIG_PATH=$(CURDIR)/student_lab:$(CURDIR) $(PY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) \
+	@if [ -n "$(STUDENT)" ]; then echo "$(STUDENT)" > $(STUDENT_FILE); fi
+	@if [ ! -s $(STUDENT_FILE) ]; then read -r -p "Your student id (the one your instructor files your work under): " id \
+		&& [ -n "$$id" ] && echo "$$id" > $(STUDENT_FILE) \
+		|| { echo "make lab: no student id given; run make lab STUDENT=<your id>" >&2; exit 2; }; fi
+	@echo "student id: $$(cat $(STUDENT_FILE)) (kept in $(STUDENT_FILE))"
+	WORKBOOK_STUDENT="$$(cat $(STUDENT_FILE))" JUPYTER_CONFIG_PATH=$(CURDIR)/student_lab:$(CURDIR) $(PY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) \
 		--ServerApp.root_dir=$(WORKSPACE) \
 		--ServerApp.jpserver_extensions=nbgrader.server_extensions.formgrader=False
 
