@@ -26,7 +26,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup data lab lab-instructor browser-deps test release grade grade-golden images bench gpu-check train clean
+.PHONY: help setup data lab lab-instructor browser-deps test release grade grade-golden similarity images bench gpu-check train clean
 
 help:
 	@echo "make lab      start JupyterLab on your copy of the student workbook (workspace/, copied from release/)"
@@ -35,6 +35,7 @@ help:
 	@echo "make grade SUBMISSIONS=dir JOBS=n   grade a folder of submissions (one folder per student), n at once"
 	@echo "make gpu-check   run the notebooks and grade the golden class on CUDA (says so and succeeds without one)"
 	@echo "make grade-golden   grade the golden submissions and print the table"
+	@echo "make similarity SUBMISSIONS=dir   rank every pair of students by shared solution code (HTML report)"
 	@echo "make lab-instructor   JupyterLab with formgrader on the course (repo root)"
 	@echo "make train ARGS='--schedule 32:3,64:2 --mixup 0.4 --tta'   the long-training script (ARGS=--help for all)"
 	@echo "make images | bench | browser-deps | clean"
@@ -95,6 +96,10 @@ grade-golden: data
 	rm -rf .grading/golden-class .grading/golden
 	$(PY) -m tests.golden .grading/golden-class > /dev/null
 	$(PY) -m autograder.cli grade .grading/golden-class --grading-root .grading/golden --jobs $(JOBS)
+
+# Every pair of students compared on their solution code; the ranked HTML report goes to .grading/.
+similarity: setup
+	$(PY) -m autograder.similarity $(SUBMISSIONS) --out .grading/similarity.html
 
 # On a CUDA machine: run the notebooks and grade the golden class on the GPU, printing times.
 train: data
