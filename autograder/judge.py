@@ -10,6 +10,7 @@ import torch
 
 from autograder.checks import REGISTRY, Check, Case, Verdict
 from autograder.checks.core import decode_value, expect_error
+from workbook import variants
 from workbook.recording import MARK, ONE_SHOT, call_case, encode
 
 __all__ = ["write_inputs", "judge", "judge_recording", "record_in_process", "NO_RECORDING"]
@@ -81,15 +82,23 @@ def _load(path: Path):
         return None, f"the recording could not be read ({type(e).__name__}); it was damaged or forged"
 
 
-def judge_recording(check: Check, cases: list[Case], payload, device: str = "cpu") -> Verdict:
-    """Judge one check from its recorded payload (already loaded, untrusted)."""
+def _judge_answer(check: Check, received, student: str) -> str | None:
+    if check.variant:
+        return check.value_answer(received, variants.parameters(check.variant, student))
+    return check.value_answer(received)
+
+
+def judge_recording(check: Check, cases: list[Case], payload, device: str = "cpu",
+                    student: str = variants.FIXED_ID) -> Verdict:
+    """Judge one check from its recorded payload (already loaded, untrusted); `student` picks the
+    parameters of a per-student answer."""
     if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
         return Verdict(False, "the recording is malformed; it was damaged or forged")
     results = payload["results"]
     if check.value_answer is not None:
         if len(results) != 1 or not isinstance(results[0], dict):
             return Verdict(False, "the recording is malformed; it was damaged or forged")
-        reason = check.value_answer(decode_value(results[0].get("value")))
+        reason = _judge_answer(check, decode_value(results[0].get("value")), student)
         return Verdict(reason is None, reason or f"passed: {check.description}")
     if len(results) != len(cases):
         return Verdict(False, f"the recording has {len(results)} results for {len(cases)} inputs; it was damaged or forged")
@@ -112,7 +121,7 @@ def judge_recording(check: Check, cases: list[Case], payload, device: str = "cpu
     return Verdict(True, f"passed: {check.description} ({len(cases)} inputs)")
 
 
-def record_in_process(check: Check, fn, seed: int, device: str = "cpu") -> Verdict:
+def record_in_process(check: Check, fn, seed: int, device: str = "cpu", student: str = variants.FIXED_ID) -> Verdict:
     """Judge `fn` directly, without a notebook: the recorder's own calling code, in this process.
 
     For fast tests of function-level mutants; grading always goes through the sandbox.
@@ -124,10 +133,11 @@ def record_in_process(check: Check, fn, seed: int, device: str = "cpu") -> Verdi
         # Copies, as the sandbox's inputs file gives: a function that changes its arguments in place
         # must not change the cases the judge compares with.
         payload = {"results": [call_case(fn, copy.deepcopy(encode_case(c)), device) for c in cases]}
-    return judge_recording(check, cases, payload, device)
+    return judge_recording(check, cases, payload, device, student)
 
 
-def judge(grade_id: str, cases: list[Case], folder: Path, device: str = "cpu") -> Verdict:
+def judge(grade_id: str, cases: list[Case], folder: Path, device: str = "cpu",
+          student: str = variants.FIXED_ID) -> Verdict:
     """Judge the check `grade_id` from the outputs recorded under `folder`."""
     check = REGISTRY.get(grade_id)
     if check is None:
@@ -135,4 +145,4 @@ def judge(grade_id: str, cases: list[Case], folder: Path, device: str = "cpu") -
     payload, error = _load(folder / "outputs" / f"{grade_id}.pt")
     if error:
         return Verdict(False, error)
-    return judge_recording(check, cases, payload, device)
+    return judge_recording(check, cases, payload, device, student)
