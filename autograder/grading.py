@@ -118,7 +118,10 @@ def _tree_digest(folder: Path) -> str:
 
 def _digest(folder: Path, source_root: Path | None) -> str:
     """Content hash of a submission and of the assignment's sources: a changed one is graded again."""
-    student = submission_digest(folder)
+    try:
+        student = submission_digest(folder)
+    except OSError:  # unreadable: graded again, and intake reports why it cannot read it
+        return ""
     if not student:
         return ""
     return hashlib.sha256(f"{student}\0{_tree_digest(Path(source_root or REPO_ROOT / 'source') / ASSIGNMENT)}".encode()).hexdigest()
