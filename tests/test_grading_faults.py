@@ -16,8 +16,10 @@ import pytest
 
 from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.grading import grade_class, make_api, write_lms_csv, write_nbgrader_csv
+from tests.golden import function_source
 from tests.submissions.attacks import target
 from tests.submissions.attacks.target import NOTEBOOK, WRONG_STATS
+from tests.submissions.mutants import normalization as normalization_mutants
 
 pytestmark = pytest.mark.slow
 SANDBOX = {"cell_timeout": 20, "notebook_timeout": 120}
@@ -234,6 +236,9 @@ def intake_class(assignment):
     _write(assignment, subs / "subclass", {
         "channel_stats_solution": solutions["channel_stats_solution"] + SUBCLASS_FILLS["channel_stats_solution_suffix"],
         "normalize_solution": solutions["normalize_solution"] + SUBCLASS_FILLS["normalize_solution_suffix"]})
+    # a normalize that guesses the channel axis by its size: only images with a side equal to C catch it
+    _write(assignment, subs / "guesses_axis", {"normalize_solution": function_source(
+        normalization_mutants.normalize_guesses_channel_axis, "normalize")})
     # an honest student whose notebook's metadata was changed (a test cell ungraded, a graded cell added)
     _write(assignment, subs / "tampered")
     nb = nbformat.read(subs / "tampered" / f"{NOTEBOOK}.ipynb", as_version=4)
@@ -298,6 +303,12 @@ def test_an_nbformat_4_4_notebook_shows_each_cell_its_own_output(intake_class):
     assert shown["cell 0"] == "" and shown["normalize_solution"] == "", shown
     html = (grading / "feedback" / "old_format" / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
     assert html.count("stats defined") == 2  # the source line and its one output
+
+
+def test_a_channel_axis_guess_loses_the_values_check(intake_class):
+    result = intake_class["results"]["guesses_axis"]
+    scores = {k.split(":", 1)[1]: v for k, v in result.scores.items()}
+    assert result.status == "graded" and scores["normalize_values"] == 0 and result.total == 4, result
 
 
 def test_tensor_subclasses_are_graded_by_value(intake_class):
