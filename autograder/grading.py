@@ -171,7 +171,7 @@ def _prepare(task: dict, masters: dict[str, dict[str, dict]]) -> tuple[list[str]
     folder, notebooks, notes = inspect_submission(Path(task["student_dir"]), expected)
     if student != task["name"]:
         notes = [f"graded as nbgrader id {student!r} (the folder name is not a safe nbgrader id: letters, digits "
-                 f"and . _ @ + - only, not starting with a dot)", *notes]
+                 f"and . _ @ + - only, at most 64, starting with a letter or digit)", *notes]
     with gradebook_lock(root / ".gradebook.lock"):
         notes += copy_submission(folder, root / "submitted" / student / ASSIGNMENT, notebooks, masters)
         # Graded one notebook at a time, nbgrader replaces only those: clear what an earlier run left.
