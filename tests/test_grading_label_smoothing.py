@@ -38,6 +38,10 @@ SUBMISSIONS = {
     "q13_copier": ({"q13_target_answer": f"q13_target = {target_of('reference')!r}\n"}, {"q13_target"}),
     "loss_smooths_logits": ({"label_smoothing_ce_solution": mutant_source(mutants.loss_smooths_logits, "label_smoothing_ce")},
                             set(mutants.LOSS_VALUE_CHECKS)),
+    # A shortcut that forgets `reduction` at eps = 0: only the eps = 0 inputs with "sum"/"none" catch it.
+    "plain_ce_at_eps_zero": ({"label_smoothing_ce_solution": mutant_source(mutants.loss_plain_ce_at_eps_zero,
+                                                                           "label_smoothing_ce")},
+                             {mutants.L_REDUCTIONS}),
 }
 
 

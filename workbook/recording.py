@@ -35,7 +35,10 @@ def encode(value, depth: int = 0):
     if depth > 8:
         return {MARK: "unsupported", "type": "nested too deeply", "repr": ""}
     if isinstance(value, torch.Tensor):
-        return {MARK: "tensor", "data": value.detach().to("cpu", copy=True), "device": str(value.device),
+        # Values are graded, not types: a subclass (fastai's TensorBase, a Parameter) is kept as a plain
+        # tensor, which `torch.load(weights_only=True)` reads back.
+        data = value.detach().as_subclass(torch.Tensor).to("cpu", copy=True)
+        return {MARK: "tensor", "data": data, "device": str(value.device),
                 "requires_grad": bool(value.requires_grad)}
     if value is None or type(value) in (bool, int, float, str):
         return value

@@ -14,9 +14,15 @@ from workbook.checks import normal_answer
 from workbook import variants
 from workbook.recording import MARK, ONE_SHOT
 
-__all__ = ["Case", "Check", "Verdict", "seed_for", "compare_tensor", "expect_error", "decode_value",
+__all__ = ["Case", "Check", "Verdict", "MALFORMED", "seed_for", "compare_tensor", "expect_error", "decode_value",
            "inputs_unchanged", "judge_tensors", "answer_in", "answer_equals",
            "tensor_arg_label", "one_shot", "fits_other_parameters"]
+
+
+# Said of a recording whose structure the recorder never writes: what went wrong, and what to do.
+MALFORMED = ("the recording is malformed: the notebook changed what the recorder saved (damaged or forged). "
+             "Leave `record`, `workbook.recording` and the grader's files alone, restart the kernel, run all "
+             "cells and submit again")
 
 
 @dataclass(frozen=True)
@@ -172,7 +178,7 @@ def expect_error(case: Case, result: dict) -> str | None:
 def inputs_unchanged(case: Case, after) -> str | None:
     """None when every tensor argument is unchanged after the call, else which one changed."""
     if not isinstance(after, dict):
-        return None if after is None else "the recording is malformed; it was damaged or forged"
+        return None if after is None else MALFORMED
     for i, (before, now) in enumerate(zip(case.args, after.get("args", []))):
         if isinstance(before, torch.Tensor) and isinstance(now, RecordedTensor):
             if now.data.shape != before.shape or not torch.equal(now.data, before):

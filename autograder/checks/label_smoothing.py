@@ -31,6 +31,9 @@ def targets_value_cases(g: torch.Generator) -> list[Case]:
         _targets_case(_labels(g, 4, 2), 2, 0.0),
         _targets_case(_labels(g, 3, 1000), 1000, 0.05),
         _targets_case(_labels(g, 6, 7), 7, 0.3, dtype=torch.float64),
+        # eps = 0 crossed with the other option (dtype), and a single class (every target is 1).
+        _targets_case(_labels(g, 5, 3), 3, 0.0, dtype=torch.float64),
+        _targets_case(_labels(g, 3, 1), 1, 0.2),
     ]
 
 
@@ -62,8 +65,10 @@ def loss_value_cases(g: torch.Generator) -> list[Case]:
 
 def loss_reduction_cases(g: torch.Generator) -> list[Case]:
     cases = []
+    # eps = 0 (plain cross-entropy) with every reduction: a shortcut for eps = 0 must still reduce as asked.
     for n, k, eps, reduction in ((8, 10, 0.1, "none"), (8, 10, 0.1, "sum"), (5, 4, 0.3, "none"),
-                                 (6, 6, 0.2, "sum"), (7, 5, 0.1, "mean")):
+                                 (6, 6, 0.2, "sum"), (7, 5, 0.1, "mean"), (6, 4, 0.0, "none"),
+                                 (5, 3, 0.0, "sum"), (4, 6, 0.0, "mean")):
         cases.append(_loss_case(_logits(g, n, k), _labels(g, n, k), eps, reduction=reduction))
     return cases
 

@@ -10,13 +10,12 @@ import math
 
 import torch
 
-from autograder.checks.core import Case, Check, describe_received, fits_other_parameters
+from autograder.checks.core import MALFORMED, Case, Check, describe_received, fits_other_parameters
 from autograder.checks.imagenette import choice
 from autograder.reference import resizing as ref
 from workbook.probes import run_learner_probe
 
 PROBE_TARGET = "progressive_fit, called on a probe learner by workbook.probes.run_learner_probe"
-MALFORMED = "the recording is malformed; it was damaged or forged"
 
 
 def _schedule_case(start, final, n_epochs, step) -> Case:

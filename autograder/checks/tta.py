@@ -16,7 +16,7 @@ computing them.
 """
 import torch
 
-from autograder.checks.core import (Case, Check, answer_equals, answer_in, compare_tensor, describe_received,
+from autograder.checks.core import (MALFORMED, Case, Check, answer_equals, answer_in, compare_tensor, describe_received,
                                     fits_other_parameters, inputs_unchanged, judge_tensors, tensor_arg_label)
 from autograder.reference import tta as ref
 from workbook.probes import build_probe_model, probe_weights
@@ -99,7 +99,7 @@ def _expected_probe(case: Case) -> dict:
 
 def _probe_report(case: Case, received) -> tuple[dict | None, str | None]:
     if not isinstance(received, dict) or not {"output", "requires_grad", "training"} <= set(received):
-        return None, f"with {case.label}: the recording is malformed; it was damaged or forged"
+        return None, f"with {case.label}: {MALFORMED}"
     return received, None
 
 
@@ -120,7 +120,7 @@ def judge_tta_mode(case: Case, expected, received, after, device: str) -> str | 
     if flags != want:
         start = "training" if want[0] else "eval"
         if not isinstance(flags, list) or not all(isinstance(f, bool) for f in flags):
-            return f"with {case.label}: the recording is malformed; it was damaged or forged"
+            return f"with {case.label}: {MALFORMED}"
         changed = sum(f != want[0] for f in flags)
         return (f"with {case.label}: the model started in {start} mode, but afterwards {changed} of its "
                 f"{len(flags)} modules had training={not want[0]}; put every module back as it was "
