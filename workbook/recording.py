@@ -1,6 +1,6 @@
 """The recorder that hidden test cells call while a submission is graded.
 
-Grading runs in two phases (see DESIGN.md). In phase 1 the student's notebook runs in a sandboxed
+Grading runs in two phases (see docs/architecture.md). In phase 1 the student's notebook runs in a sandboxed
 kernel, and each hidden test cell only *records*: `record(probe, fn)` reads the inputs the grader
 prepared for that probe, calls `fn` on each, and saves what came back (value, device, or the
 exception raised) for the grader's own process to judge in phase 2. Nothing here decides a grade,
