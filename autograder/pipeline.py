@@ -19,6 +19,7 @@ from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Integer, List, Unicode
 
 from autograder.checks import REGISTRY, Verdict, seed_for
+from autograder.distributed import remote_runner
 from autograder.judge import NO_RECORDING, judge, write_inputs
 from autograder.sandbox import Limits, run_sandboxed
 
@@ -108,6 +109,7 @@ class SandboxedExecute(NbGraderPreprocessor):
     output_bytes = Integer(Limits.output_bytes, help="Outputs kept per cell.").tag(config=True)
     disk_bytes = Integer(Limits.disk_bytes, help="Size of the kernel's work folder.").tag(config=True)
     threads = Integer(0, help="OMP/MKL/torch threads of the kernel (0: library default).").tag(config=True)
+    scheduler = Unicode("", help="Dask scheduler that records on its workers ('': this machine).").tag(config=True)
 
     def limits(self) -> Limits:
         return Limits(cell_timeout=self.cell_timeout, notebook_timeout=self.notebook_timeout,
@@ -128,8 +130,9 @@ class SandboxedExecute(NbGraderPreprocessor):
         env = {"WORKBOOK_FAST": "1"} if self.fast else {}
         if self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = self.gpu
+        run = remote_runner(self.scheduler) if self.scheduler else run_sandboxed
         with _lock_released():
-            result = run_sandboxed(nb, workdir, hide=[Path(p) for p in self.hide], env=env, limits=self.limits())
+            result = run(nb, workdir, hide=[Path(p) for p in self.hide], env=env, limits=self.limits())
         for line in result.degraded:
             self.log.warning("SANDBOX DEGRADED for %s/%s: %s", student, notebook, line)
         self.log.info("sandbox of %s/%s: %s", student, notebook, "; ".join(result.protections))

@@ -1,0 +1,229 @@
+"""Grading on a real Dask cluster on 127.0.0.1: a `dask scheduler` and `dask worker` processes started
+here, the grader's CLI as the coordinator. Faults are real: a worker killed with SIGKILL mid-class, a
+worker that stops answering (SIGSTOP) until the scheduler drops it, the coordinator killed and run
+again. Every time the gradebook must hold each submission once, with the scores of local grading.
+Uses the one-notebook test assignment of the attack corpus, so each notebook records in seconds."""
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from autograder.config import ASSIGNMENT, REPO_ROOT
+from autograder.distributed import RESOURCE, SandboxRefused, cluster_slots, record_notebook
+from autograder.grading import grade_class, make_api, read_scores
+from tests.submissions.attacks import target
+
+pytestmark = pytest.mark.slow
+SANDBOX = {"cell_timeout": 30, "notebook_timeout": 120}
+DASK = str(Path(sys.executable).parent / "dask")
+# A few seconds of sleep in a correct solution: tasks stay on their workers long enough to be hit.
+SLOW = "import time\ntime.sleep(3)\n"
+REFERENCE = "<the reference solution>"
+# Each student: solution cells replaced (None: the blank release notebook), REFERENCE standing for the reference.
+STUDENTS = {"blank": None, "full": {}, "slow_full": {"normalize_solution": SLOW + REFERENCE},
+            "slow_wrong": {"channel_stats_solution": SLOW + target.WRONG_STATS}}
+SCHEDULER_ENV = {"DASK_DISTRIBUTED__SCHEDULER__WORKER_TTL": "4s",       # a silent worker is dropped after 4 s
+                 "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0"}  # no task waits queued on a busy worker
+
+
+def _write_class(assignment: Path, dest: Path) -> Path:
+    solutions = target.reference_solutions(assignment / "source")
+    for student, fills in STUDENTS.items():
+        nb = nbformat.read(assignment / "release" / ASSIGNMENT / f"{target.NOTEBOOK}.ipynb", as_version=4)
+        for cell in nb.cells if fills is not None else []:
+            grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+            if grade_id in solutions:
+                cell.source = fills.get(grade_id, REFERENCE).replace(REFERENCE, solutions[grade_id])
+        (dest / student).mkdir(parents=True)
+        nbformat.write(nb, dest / student / f"{target.NOTEBOOK}.ipynb")
+    return dest
+
+
+def _start(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
+    # Own session per process: a kill reaches the nanny, its worker and nothing of the test.
+    return subprocess.Popen(args, cwd=REPO_ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            start_new_session=True, env={**os.environ, **(env or {})})
+
+
+def _signal(proc: subprocess.Popen, sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+def _wait_for(condition, what: str, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Cluster:
+    """A scheduler and named workers on 127.0.0.1, each a real process group."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.procs: dict[str, subprocess.Popen] = {}
+        file = folder / "scheduler.json"
+        self.procs["scheduler"] = _start([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                                          "--scheduler-file", str(file)], folder / "scheduler.log", SCHEDULER_ENV)
+        self.address = _wait_for(lambda: file.exists() and json.loads(file.read_text() or "{}").get("address"),
+                                 "the scheduler's address")
+        from distributed import Client
+        self.client = Client(self.address, set_as_default=False, timeout=30)
+
+    def start_worker(self, name: str, env: dict | None = None) -> None:
+        self.procs[name] = _start([DASK, "worker", self.address, "--name", name, "--nthreads", "1", "--no-dashboard",
+                                   "--preload", "autograder.distributed"], self.folder / f"{name}.log", env)
+
+    def workers(self) -> dict[str, dict]:
+        """Registered workers by name."""
+        return {w["name"]: w for w in self.client.scheduler_info(n_workers=-1)["workers"].values()}
+
+    def wait_for_workers(self, *names: str) -> None:
+        _wait_for(lambda: set(names) <= set(self.workers()), f"workers {names}", timeout=120)
+
+    def busy(self, name: str) -> bool:
+        """Whether the scheduler has a task running on worker `name`."""
+        address = {w["name"]: a for a, w in self.client.scheduler_info(n_workers=-1)["workers"].items()}.get(name)
+        return bool(address and self.client.processing(workers=[address]).get(address))
+
+    def close(self) -> None:
+        self.client.close()
+        for proc in self.procs.values():
+            _signal(proc, signal.SIGCONT)
+            _signal(proc, signal.SIGKILL)
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def assignment(tmp_path_factory):
+    root = tmp_path_factory.mktemp("distributed")
+    target.write_source(root / "source")
+    api = make_api(root / "generate", release_root=root / "release", source_root=root / "source")
+    assert api.generate_assignment(ASSIGNMENT, force=True, create=True)["success"]
+    _write_class(root, root / "class")
+    return root
+
+
+@pytest.fixture(scope="module")
+def cluster(assignment):
+    cluster = Cluster(assignment)
+    try:
+        for name in ("A", "B"):
+            cluster.start_worker(name)
+        # Without `unshare` on its PATH this worker's sandbox would run without namespaces.
+        cluster.start_worker("degraded", env={"PATH": "/nonexistent"})
+        cluster.wait_for_workers("A", "B", "degraded")
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture(scope="module")
+def local(assignment):
+    """The class graded on this machine, without Dask: what the cluster must reproduce."""
+    root = assignment / "grading-local"
+    results = grade_class(assignment / "class", root, jobs=2, sandbox=SANDBOX, source_root=assignment / "source")
+    assert [r.student for r in results if r.status != "graded"] == []
+    return {student: read_scores(root, student) for student in STUDENTS}
+
+
+def _grade(assignment: Path, cluster: Cluster, root: Path, name: str) -> subprocess.Popen:
+    return _start([sys.executable, "-m", "autograder.cli", "grade", str(assignment / "class"), "--grading-root", str(root),
+                   "--source", str(assignment / "source"), "--scheduler", cluster.address, "--jobs", "2",
+                   "--cell-timeout", str(SANDBOX["cell_timeout"]), "--notebook-timeout", str(SANDBOX["notebook_timeout"])],
+                  assignment / f"{name}.log")
+
+
+def _gradebook_rows(root: Path) -> tuple[int, int, int]:
+    """Submissions, submitted notebooks and grades in the gradebook: each exactly once per student."""
+    with sqlite3.connect(root / "gradebook.db") as db:
+        return tuple(db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+                     for table in ("submitted_assignment", "submitted_notebook", "grade"))
+
+
+def _check_equal_to_local(root: Path, local: dict) -> None:
+    assert {s: read_scores(root, s) for s in STUDENTS} == local
+    cells = len(next(iter(local.values()))[0])
+    assert _gradebook_rows(root) == (len(STUDENTS), len(STUDENTS), len(STUDENTS) * cells)
+    with (root / "grades.csv").open() as f:
+        rows = {row["student"]: row for row in csv.DictReader(f)}
+    assert {s: (row["status"], float(row["total"])) for s, row in rows.items()} == \
+           {s: ("graded", total) for s, (_, total, _) in local.items()}
+
+
+def test_the_local_grades_are_those_of_the_assignment(local):
+    """The reference run itself is right: a full solution 6 points, a wrong channel_stats loses 3."""
+    assert {s: total for s, (_, total, _) in local.items()} == \
+           {"blank": 0, "full": 6, "slow_full": 6, "slow_wrong": 3}
+
+
+def test_workers_killed_and_disconnected_mid_class_lose_and_double_nothing(assignment, cluster, local):
+    root = assignment / "grading-faults"
+    coordinator = _grade(assignment, cluster, root, "coordinator-faults")
+    try:
+        _wait_for(lambda: cluster.busy("A"), "a task on worker A")
+        _signal(cluster.procs["A"], signal.SIGKILL)            # the machine is gone: nanny, worker, sandbox
+        cluster.procs["A"].wait()
+        cluster.start_worker("C")                              # a replacement joins mid-class
+        _wait_for(lambda: cluster.busy("B"), "a task on worker B")
+        _signal(cluster.procs["B"], signal.SIGSTOP)            # B stops answering: no heartbeat, no result
+        _wait_for(lambda: "B" not in cluster.workers(), "the scheduler to drop the silent worker B")
+        _signal(cluster.procs["B"], signal.SIGCONT)            # it comes back after its task went elsewhere
+        assert coordinator.wait(timeout=240) == 0, (assignment / "coordinator-faults.log").read_text()[-3000:]
+    finally:
+        _signal(coordinator, signal.SIGKILL)
+    _check_equal_to_local(root, local)
+
+
+def test_a_killed_coordinator_run_again_grades_everyone_exactly_once(assignment, cluster, local):
+    cluster.wait_for_workers("C")
+    root = assignment / "grading-restart"
+    first = _grade(assignment, cluster, root, "coordinator-killed")
+    try:
+        _wait_for(lambda: f" 1/{len(STUDENTS)} " in (assignment / "coordinator-killed.log").read_text(), "the first graded student")
+    finally:
+        _signal(first, signal.SIGKILL)                         # the coordinator and its grading processes
+        first.wait()
+    again = _grade(assignment, cluster, root, "coordinator-again")
+    assert again.wait(timeout=240) == 0, (assignment / "coordinator-again.log").read_text()[-3000:]
+    table = (assignment / "coordinator-again.log").read_text()
+    kept = table.count("kept from an earlier run")
+    assert 1 <= kept < len(STUDENTS), table[-3000:]
+    _check_equal_to_local(root, local)
+
+
+def test_a_worker_with_a_degraded_sandbox_gets_no_grading_work_and_refuses_it(assignment, cluster):
+    assert RESOURCE not in cluster.workers()["degraded"]["resources"]
+    assert "refuses grading work, its sandbox is degraded: namespaces are unavailable" in \
+        (assignment / "degraded.log").read_text()
+    # Sent to it by hand, the task itself refuses before running anything.
+    address = next(a for a, w in cluster.client.scheduler_info(n_workers=-1)["workers"].items() if w["name"] == "degraded")
+    task = {"notebook": nbformat.writes(nbformat.v4.new_notebook()), "inputs": {}, "env": {}, "limits": {}}
+    future = cluster.client.submit(record_notebook, task, workers=[address], allow_other_workers=False, pure=False)
+    with pytest.raises(SandboxRefused, match="refuses grading work"):
+        future.result(timeout=60)
+    # The cluster's grading capacity counts only the sandboxes of healthy workers.
+    assert cluster_slots(cluster.address) == sum(1 for w in cluster.workers().values() if RESOURCE in w["resources"])
+
+
+def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path):
+    (tmp_path / "class").mkdir()
+    done = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(tmp_path / "class"),
+                           "--grading-root", str(tmp_path / "g"), "--scheduler", "tcp://127.0.0.1:9"],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
