@@ -4,13 +4,10 @@ worker that stops answering (SIGSTOP) until the scheduler drops it, the coordina
 again. Every time the gradebook must hold each submission once, with the scores of local grading.
 Uses the one-notebook test assignment of the attack corpus, so each notebook records in seconds."""
 import csv
-import json
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import nbformat
@@ -19,11 +16,11 @@ import pytest
 from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.distributed import RESOURCE, SandboxRefused, cluster_slots, record_notebook
 from autograder.grading import grade_class, make_api, read_scores
+from tests.dask_cluster import Cluster, signal_group, start, wait_for
 from tests.submissions.attacks import target
 
 pytestmark = pytest.mark.slow
 SANDBOX = {"cell_timeout": 30, "notebook_timeout": 120}
-DASK = str(Path(sys.executable).parent / "dask")
 # A few seconds of sleep in a correct solution: tasks stay on their workers long enough to be hit.
 SLOW = "import time\ntime.sleep(3)\n"
 REFERENCE = "<the reference solution>"
@@ -47,67 +44,6 @@ def _write_class(assignment: Path, dest: Path) -> Path:
     return dest
 
 
-def _start(args: list[str], log: Path, env: dict | None = None) -> subprocess.Popen:
-    # Own session per process: a kill reaches the nanny, its worker and nothing of the test.
-    return subprocess.Popen(args, cwd=REPO_ROOT, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                            start_new_session=True, env={**os.environ, **(env or {})})
-
-
-def _signal(proc: subprocess.Popen, sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except ProcessLookupError:
-        pass
-
-
-def _wait_for(condition, what: str, timeout: float = 90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-class Cluster:
-    """A scheduler and named workers on 127.0.0.1, each a real process group."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.procs: dict[str, subprocess.Popen] = {}
-        file = folder / "scheduler.json"
-        self.procs["scheduler"] = _start([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                                          "--scheduler-file", str(file)], folder / "scheduler.log", SCHEDULER_ENV)
-        self.address = _wait_for(lambda: file.exists() and json.loads(file.read_text() or "{}").get("address"),
-                                 "the scheduler's address")
-        from distributed import Client
-        self.client = Client(self.address, set_as_default=False, timeout=30)
-
-    def start_worker(self, name: str, env: dict | None = None) -> None:
-        self.procs[name] = _start([DASK, "worker", self.address, "--name", name, "--nthreads", "1", "--no-dashboard",
-                                   "--preload", "autograder.distributed"], self.folder / f"{name}.log", env)
-
-    def workers(self) -> dict[str, dict]:
-        """Registered workers by name."""
-        return {w["name"]: w for w in self.client.scheduler_info(n_workers=-1)["workers"].values()}
-
-    def wait_for_workers(self, *names: str) -> None:
-        _wait_for(lambda: set(names) <= set(self.workers()), f"workers {names}", timeout=120)
-
-    def busy(self, name: str) -> bool:
-        """Whether the scheduler has a task running on worker `name`."""
-        address = {w["name"]: a for a, w in self.client.scheduler_info(n_workers=-1)["workers"].items()}.get(name)
-        return bool(address and self.client.processing(workers=[address]).get(address))
-
-    def close(self) -> None:
-        self.client.close()
-        for proc in self.procs.values():
-            _signal(proc, signal.SIGCONT)
-            _signal(proc, signal.SIGKILL)
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def assignment(tmp_path_factory):
     root = tmp_path_factory.mktemp("distributed")
@@ -120,7 +56,7 @@ def assignment(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def cluster(assignment):
-    cluster = Cluster(assignment)
+    cluster = Cluster(assignment, SCHEDULER_ENV)
     try:
         for name in ("A", "B"):
             cluster.start_worker(name)
@@ -142,7 +78,7 @@ def local(assignment):
 
 
 def _grade(assignment: Path, cluster: Cluster, root: Path, name: str) -> subprocess.Popen:
-    return _start([sys.executable, "-m", "autograder.cli", "grade", str(assignment / "class"), "--grading-root", str(root),
+    return start([sys.executable, "-m", "autograder.cli", "grade", str(assignment / "class"), "--grading-root", str(root),
                    "--source", str(assignment / "source"), "--scheduler", cluster.address, "--jobs", "2",
                    "--cell-timeout", str(SANDBOX["cell_timeout"]), "--notebook-timeout", str(SANDBOX["notebook_timeout"])],
                   assignment / f"{name}.log")
@@ -175,17 +111,17 @@ def test_workers_killed_and_disconnected_mid_class_lose_and_double_nothing(assig
     root = assignment / "grading-faults"
     coordinator = _grade(assignment, cluster, root, "coordinator-faults")
     try:
-        _wait_for(lambda: cluster.busy("A"), "a task on worker A")
-        _signal(cluster.procs["A"], signal.SIGKILL)            # the machine is gone: nanny, worker, sandbox
+        wait_for(lambda: cluster.busy("A"), "a task on worker A")
+        signal_group(cluster.procs["A"], signal.SIGKILL)            # the machine is gone: nanny, worker, sandbox
         cluster.procs["A"].wait()
         cluster.start_worker("C")                              # a replacement joins mid-class
-        _wait_for(lambda: cluster.busy("B"), "a task on worker B")
-        _signal(cluster.procs["B"], signal.SIGSTOP)            # B stops answering: no heartbeat, no result
-        _wait_for(lambda: "B" not in cluster.workers(), "the scheduler to drop the silent worker B")
-        _signal(cluster.procs["B"], signal.SIGCONT)            # it comes back after its task went elsewhere
+        wait_for(lambda: cluster.busy("B"), "a task on worker B")
+        signal_group(cluster.procs["B"], signal.SIGSTOP)            # B stops answering: no heartbeat, no result
+        wait_for(lambda: "B" not in cluster.workers(), "the scheduler to drop the silent worker B")
+        signal_group(cluster.procs["B"], signal.SIGCONT)            # it comes back after its task went elsewhere
         assert coordinator.wait(timeout=240) == 0, (assignment / "coordinator-faults.log").read_text()[-3000:]
     finally:
-        _signal(coordinator, signal.SIGKILL)
+        signal_group(coordinator, signal.SIGKILL)
     _check_equal_to_local(root, local)
 
 
@@ -194,9 +130,9 @@ def test_a_killed_coordinator_run_again_grades_everyone_exactly_once(assignment,
     root = assignment / "grading-restart"
     first = _grade(assignment, cluster, root, "coordinator-killed")
     try:
-        _wait_for(lambda: f" 1/{len(STUDENTS)} " in (assignment / "coordinator-killed.log").read_text(), "the first graded student")
+        wait_for(lambda: f" 1/{len(STUDENTS)} " in (assignment / "coordinator-killed.log").read_text(), "the first graded student")
     finally:
-        _signal(first, signal.SIGKILL)                         # the coordinator and its grading processes
+        signal_group(first, signal.SIGKILL)                         # the coordinator and its grading processes
         first.wait()
     again = _grade(assignment, cluster, root, "coordinator-again")
     assert again.wait(timeout=240) == 0, (assignment / "coordinator-again.log").read_text()[-3000:]
