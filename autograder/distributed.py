@@ -132,11 +132,18 @@ def _recording_name(name: str) -> str:
     return name
 
 
-@functools.cache
-def _client(address: str, pid: int):
-    """One client per process (grading workers are forked: a parent's client is never reused)."""
+_CLIENTS: dict[tuple[str, int], object] = {}
+
+
+def _client(address: str):
+    """This process's client of `address`; a new one after the old one gave up on a lost scheduler.
+    Keyed by process id: grading workers are forked, and a parent's client is never reused."""
     from distributed import Client
-    return Client(address, set_as_default=False, timeout=CONNECT_SECONDS)
+    key = (address, os.getpid())
+    client = _CLIENTS.get(key)
+    if client is None or client.status not in ("running", "connecting", "newly-created"):
+        client = _CLIENTS[key] = Client(address, set_as_default=False, timeout=CONNECT_SECONDS)
+    return client
 
 
 def remote_runner(address: str):
@@ -147,7 +154,7 @@ def remote_runner(address: str):
         limits = limits or Limits()
         inputs = {p.name: p.read_bytes() for p in sorted((Path(workdir) / INPUTS).glob("*.pt"))}
         task = {"notebook": nbformat.writes(nb), "inputs": inputs, "env": dict(env or {}), "limits": asdict(limits)}
-        client = _client(address, os.getpid())
+        client = _client(address)
         future = client.submit(record_notebook, task, pure=False, resources={RESOURCE: 1})
         try:
             reply = future.result(timeout=limits.notebook_timeout + WAIT_MARGIN_SECONDS)

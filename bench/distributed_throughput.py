@@ -6,10 +6,10 @@ The same class of the small one-notebook test assignment is graded three times: 
 are worker threads). Prints the seconds of each run, the ratios, and the per-notebook costs that the
 README's cost model starts from: worker-seconds per notebook (the tasks' compute time, from Dask's
 task stream), coordinator CPU-seconds per notebook (this process and its grading processes: nbgrader,
-judging, gradebook writes), and gradebook rows written per notebook.
+judging, gradebook writes; the sandboxes run on the workers), and gradebook rows written per notebook.
 
-    .venv/bin/python bench/distributed_throughput.py          # 12 submissions
-    .venv/bin/python bench/distributed_throughput.py -n 24
+    .venv/bin/python bench/distributed_throughput.py          # 12 submissions of the small assignment
+    .venv/bin/python bench/distributed_throughput.py --full   # one full submission of the real assignment
 
 On one machine the workers share its cores with the coordinator: the ratios measure the overhead
 of going through Dask, not the speed-up of more machines. Training runs with the reduced budget
@@ -34,6 +34,7 @@ from distributed import get_task_stream  # noqa: E402
 
 from autograder.grading import grade_class, prepare_gradebook  # noqa: E402
 from tests.dask_cluster import Cluster  # noqa: E402
+from tests.golden import write_submission  # noqa: E402
 
 
 def _cpu_seconds() -> float:
@@ -49,7 +50,7 @@ def _rows_written(grading: Path) -> int:
                    for t in ("submitted_assignment", "submitted_notebook", "grade", "comment"))
 
 
-def grade(subs: Path, grading: Path, source: Path, jobs: int, scheduler: str | None = None) -> dict:
+def grade(subs: Path, grading: Path, source: Path | None, jobs: int, scheduler: str | None = None) -> dict:
     """Grade the class once; wall seconds, coordinator CPU-seconds and the gradebook rows it wrote."""
     sandbox = {"scheduler": scheduler} if scheduler else {}
     prepare_gradebook(grading, source_root=source)  # outside the timing, as in grading_throughput.py
@@ -63,7 +64,7 @@ def grade(subs: Path, grading: Path, source: Path, jobs: int, scheduler: str | N
             "totals": {r.student: r.total for r in results}}
 
 
-def on_cluster(root: Path, subs: Path, source: Path, workers: int) -> dict:
+def on_cluster(root: Path, subs: Path, source: Path | None, workers: int) -> dict:
     """Grade through a fresh scheduler with `workers` one-thread workers; adds the tasks' worker-seconds."""
     cluster = Cluster(root / f"cluster-{workers}")
     try:
@@ -83,14 +84,19 @@ def on_cluster(root: Path, subs: Path, source: Path, workers: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-n", type=int, default=12, help="submissions in the class")
+    parser.add_argument("-n", type=int, default=12, help="submissions in the small assignment's class")
+    parser.add_argument("--full", action="store_true", help="one full submission (7 notebooks) of the real assignment")
     args = parser.parse_args()
     os.environ["WORKBOOK_FAST"] = "1"
     root = Path(tempfile.mkdtemp(prefix="distributed-throughput-"))
     try:
         (root / "cluster-1").mkdir()
         (root / "cluster-2").mkdir()
-        subs, source = small_class(root, args.n)
+        if args.full:
+            subs, source = root / "class", None
+            write_submission(subs / "reference", reference=True)
+        else:
+            subs, source = small_class(root, args.n)
         load_before = os.getloadavg()[0]
         local = grade(subs, root / "local", source, jobs=2)
         one = on_cluster(root, subs, source, 1)
@@ -99,8 +105,9 @@ def main() -> int:
         shutil.rmtree(root, ignore_errors=True)
     if not local["totals"] == one["totals"] == two["totals"]:
         raise SystemExit("the cluster's grades differ from the local pool's")
-    n = args.n
-    print(f"{n} submissions of the one-notebook test assignment (1 notebook each), {os.cpu_count()} cores, one run each")
+    n = one["tasks"]  # notebooks graded
+    what = "one full submission (7 notebooks)" if args.full else f"{n} submissions of the one-notebook test assignment"
+    print(f"{what}, {os.cpu_count()} cores, one run each")
     print(f"local pool, --jobs 2         : {local['wall']:6.1f} s  ({local['wall'] / n:.2f} s per notebook)")
     for label, run in (("Dask, 1 worker x 1 thread", one), ("Dask, 2 workers x 1 thread", two)):
         print(f"{label:29s}: {run['wall']:6.1f} s  ({run['wall'] / n:.2f} s per notebook)")
@@ -110,9 +117,7 @@ def main() -> int:
     for label, run in (("1 worker", one), ("2 workers", two)):
         print(f"per notebook, {label:9s}: worker {run['worker_seconds'] / run['tasks']:.2f} s ({run['tasks']} tasks), "
               f"coordinator CPU {run['cpu'] / n:.2f} s, gradebook rows {run['rows'] / n:.1f}")
-    print(f"per notebook, local pool: coordinator CPU (grading processes, sandboxes included) {local['cpu'] / n:.2f} s")
-    note = disturbed_note(load_before)
-    if note:
+    if note := disturbed_note(load_before):
         print(note)
     return 0
 

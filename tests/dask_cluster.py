@@ -45,14 +45,17 @@ class Cluster:
         self.procs: dict[str, subprocess.Popen] = {}
         file = folder / "scheduler.json"
         self.procs["scheduler"] = start([DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
-                                         "--scheduler-file", str(file)], folder / "scheduler.log", scheduler_env)
+                                         "--scheduler-file", str(file)], folder / "scheduler.log",
+                                        {"DASK_TEMPORARY_DIRECTORY": str(folder), **(scheduler_env or {})})
         self.address = wait_for(lambda: file.exists() and json.loads(file.read_text() or "{}").get("address"),
                                 "the scheduler's address")
         from distributed import Client
         self.client = Client(self.address, set_as_default=False, timeout=30)
 
     def start_worker(self, name: str, env: dict | None = None) -> None:
+        # Its files (and the sandboxes' folders) stay in the test's folder, also when the worker is killed.
         self.procs[name] = start([DASK, "worker", self.address, "--name", name, "--nthreads", "1", "--no-dashboard",
+                                  "--local-directory", str(self.folder / f"{name}-files"),
                                   "--preload", "autograder.distributed"], self.folder / f"{name}.log", env)
 
     def workers(self) -> dict[str, dict]:
