@@ -32,7 +32,8 @@ from grading_throughput import small_class  # noqa: E402
 
 from distributed import get_task_stream  # noqa: E402
 
-from autograder.grading import grade_class, prepare_gradebook  # noqa: E402
+from autograder.config import ASSIGNMENT, REPO_ROOT  # noqa: E402
+from autograder.grading import grade_class, prepare_gradebook, stored_run_seconds  # noqa: E402
 from tests.dask_cluster import Cluster  # noqa: E402
 from tests.golden import write_submission  # noqa: E402
 
@@ -82,6 +83,32 @@ def on_cluster(root: Path, subs: Path, source: Path | None, workers: int) -> dic
         cluster.close()
 
 
+CLASSES = (1_000, 10_000)
+SLOTS = (10, 50, 100, 500)
+
+
+def cost_model(worker_s: float, coordinator_s: float, rows: float, label: str) -> list[str]:
+    """Worker-hours, wall time on N sandbox slots, and the coordinator's share, for 1,000 and 10,000 submissions.
+
+    Args:
+        worker_s: worker-seconds of one submission (its notebooks' recordings).
+        coordinator_s: coordinator seconds of one submission, all of it under the gradebook lock, so
+            the coordinator grades at most 1 / coordinator_s submissions per second whatever N is.
+        rows: gradebook rows one submission writes.
+        label: which budget the worker-seconds come from.
+    """
+    lines = [f"cost model, {label}: {worker_s:.0f} worker-s and {coordinator_s:.2f} coordinator-s per submission, "
+             f"{rows:.0f} gradebook rows; the coordinator caps the rate at {1 / coordinator_s:.2f} submissions/s"]
+    for students in CLASSES:
+        for slots in SLOTS:
+            wall = max(students * worker_s / slots, students * coordinator_s)
+            bound = "coordinator-bound" if students * coordinator_s >= students * worker_s / slots else "worker-bound"
+            lines.append(f"  {students:6d} submissions, {slots:3d} slots: {students * worker_s / 3600:7.1f} worker-h, "
+                         f"wall {wall / 3600:6.2f} h ({bound}), coordinator busy {students * coordinator_s / wall:4.0%}, "
+                         f"{students * rows / wall:5.1f} gradebook rows/s")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=12, help="submissions in the small assignment's class")
@@ -117,6 +144,12 @@ def main() -> int:
     for label, run in (("1 worker", one), ("2 workers", two)):
         print(f"per notebook, {label:9s}: worker {run['worker_seconds'] / run['tasks']:.2f} s ({run['tasks']} tasks), "
               f"coordinator CPU {run['cpu'] / n:.2f} s, gradebook rows {run['rows'] / n:.1f}")
+    if args.full:
+        stored = sum(stored_run_seconds(REPO_ROOT / "source" / ASSIGNMENT).values())
+        per_submission = (two["cpu"], two["rows"])
+        for line in (cost_model(two["worker_seconds"], *per_submission, "reduced training budget (grading default)")
+                     + cost_model(stored, *per_submission, "full training budget (the notebooks' stored run times)")):
+            print(line)
     if note := disturbed_note(load_before):
         print(note)
     return 0
