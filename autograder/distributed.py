@@ -31,7 +31,7 @@ import nbformat
 
 from autograder.sandbox import Limits, SandboxResult, run_sandboxed
 
-__all__ = ["RESOURCE", "RETURN_BYTES", "SandboxRefused", "sandbox_degraded", "record_notebook",
+__all__ = ["RESOURCE", "RETURN_BYTES", "SandboxRefused", "sandbox_degraded", "record_notebook", "bounded",
            "remote_runner", "cluster_slots", "dask_setup"]
 
 RESOURCE = "grading-sandbox"
@@ -101,20 +101,26 @@ def record_notebook(task: dict) -> dict:
         if result.degraded:
             raise SandboxRefused(f"worker {_worker_name()} ran a degraded sandbox, its recording is discarded: "
                                  f"{'; '.join(result.degraded)}")
+        # Names are the kernel's choice: one that is not a plain recording name is not the recorder's file.
         recordings = {p.name: p.read_bytes() for p in sorted((workdir / RECORDINGS).glob("*.pt"))
-                      if p.is_file() and not p.is_symlink()}
+                      if p.is_file() and not p.is_symlink() and RECORDING_NAME.fullmatch(p.name)}
         notebook = nbformat.writes(result.notebook) if result.notebook is not None else None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    reply = {"notebook": notebook, "recordings": recordings, "status": result.status, "message": result.message,
-             "isolated": result.isolated, "protections": list(result.protections),
-             "worker": _worker_name(), "seconds": time.monotonic() - start}
-    size = len(notebook or "") + sum(len(b) for b in recordings.values())
-    if size > RETURN_BYTES:
-        reply.update(notebook=None, recordings={}, status="crashed",
-                     message=f"the notebook's outputs and recordings total {size} bytes, more than the "
-                             f"{RETURN_BYTES} a worker returns; nothing of this run was kept")
-    return reply
+    return bounded({"notebook": notebook, "recordings": recordings, "status": result.status,
+                    "message": result.message, "isolated": result.isolated, "protections": list(result.protections),
+                    "worker": _worker_name(), "seconds": time.monotonic() - start})
+
+
+def bounded(reply: dict, limit: int = RETURN_BYTES) -> dict:
+    """The reply as it is when its notebook and recordings fit in `limit` bytes; else a failed run
+    without them (a verdict is never made from part of a recording)."""
+    size = len(reply["notebook"] or "") + sum(len(b) for b in reply["recordings"].values())
+    if size <= limit:
+        return reply
+    return {**reply, "notebook": None, "recordings": {}, "status": "crashed",
+            "message": f"the notebook's outputs and recordings total {size} bytes, more than the {limit} "
+                       f"a worker returns; nothing of this run was kept"}
 
 
 def _worker_name() -> str:

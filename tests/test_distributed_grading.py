@@ -14,7 +14,7 @@ import nbformat
 import pytest
 
 from autograder.config import ASSIGNMENT, REPO_ROOT
-from autograder.distributed import RESOURCE, SandboxRefused, cluster_slots, record_notebook
+from autograder.distributed import RESOURCE, SandboxRefused, bounded, cluster_slots, record_notebook
 from autograder.grading import grade_class, make_api, read_scores
 from tests.dask_cluster import Cluster, signal_group, start, wait_for
 from tests.submissions.attacks import target
@@ -163,3 +163,22 @@ def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path):
                           cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
+
+
+def test_a_task_returns_only_plain_recordings_and_never_more_than_the_bound():
+    """`record_notebook` called directly (as a worker would): files the kernel names oddly stay behind,
+    and a reply over the size bound comes back as a failed run without notebook or recordings."""
+    writes = ("import os, pathlib\nout = pathlib.Path(os.environ['WORKBOOK_GRADING_DIR']) / 'outputs'\n"
+              "out.mkdir(parents=True, exist_ok=True)\n(out / 'kept.pt').write_bytes(b'x' * 10)\n"
+              "(out / 'odd name.pt').write_bytes(b'y')\n(out / 'notes.txt').write_bytes(b'z')\nprint('written')")
+    task = {"notebook": nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(writes)])),
+            "inputs": {}, "env": {}, "limits": SANDBOX}
+    reply = record_notebook(task)
+    assert (reply["status"], reply["recordings"]) == ("ok", {"kept.pt": b"x" * 10}), reply["message"]
+    [output] = nbformat.reads(reply["notebook"], as_version=4).cells[0].outputs
+    assert output.get("text") == "written\n"      # the executed notebook comes back with its outputs
+    size = len(reply["notebook"]) + 10
+    assert bounded(reply, limit=size) == reply
+    over = bounded(reply, limit=size - 1)
+    assert (over["status"], over["notebook"], over["recordings"]) == ("crashed", None, {})
+    assert f"total {size} bytes, more than the {size - 1}" in over["message"]
