@@ -53,10 +53,10 @@ def main(argv=None) -> int:
             return 0
         sandbox = {k: v for k, v in (("cell_timeout", args.cell_timeout), ("notebook_timeout", args.notebook_timeout),
                                      ("memory_bytes", args.memory_mb and args.memory_mb * 2**20)) if v}
-        jobs = args.jobs or 1
+        jobs = 1 if args.jobs is None else args.jobs
         if args.scheduler:
             sandbox["scheduler"] = args.scheduler
-            jobs = args.jobs or cluster_slots(args.scheduler)
+            jobs = cluster_slots(args.scheduler) if args.jobs is None else args.jobs
         results = grade_class(args.submissions, args.grading_root, feedback=not args.no_feedback, jobs=jobs,
                               source_root=args.source, sandbox=sandbox, due=args.due, late_policy=args.late_policy,
                               regrade=args.regrade,

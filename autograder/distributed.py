@@ -155,8 +155,10 @@ def _client(address: str):
 def remote_runner(address: str):
     """A drop-in for `run_sandboxed` that records on the Dask cluster at `address`."""
     def run(nb: nbformat.NotebookNode, workdir: Path, *, hide: list[Path], env: dict[str, str] | None = None,
-            limits: Limits | None = None) -> SandboxResult:
+            limits: Limits | None = None, unsafe: bool = False) -> SandboxResult:
         # `hide` names the coordinator's folders; a worker holds none of them and hides its own.
+        if unsafe:
+            raise SandboxRefused("grading without a sandbox is never sent to a cluster; drop --scheduler or the unsafe option")
         limits = limits or Limits()
         inputs = {p.name: p.read_bytes() for p in sorted((Path(workdir) / INPUTS).glob("*.pt"))}
         task = {"notebook": nbformat.writes(nb), "inputs": inputs, "env": dict(env or {}), "limits": asdict(limits)}
