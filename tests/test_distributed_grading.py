@@ -13,7 +13,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder.config import ASSIGNMENT, REPO_ROOT
+from autograder.cli import main
+from autograder.config import ASSIGNMENT
 from autograder.distributed import RESOURCE, SandboxRefused, bounded, cluster_slots, record_notebook
 from autograder.grading import grade_class, make_api, read_scores
 from tests.dask_cluster import Cluster, signal_group, start, wait_for
@@ -156,13 +157,12 @@ def test_a_worker_with_a_degraded_sandbox_gets_no_grading_work_and_refuses_it(as
     assert cluster_slots(cluster.address) == sum(1 for w in cluster.workers().values() if RESOURCE in w["resources"])
 
 
-def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path):
+def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys):
     (tmp_path / "class").mkdir()
-    done = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", str(tmp_path / "class"),
-                           "--grading-root", str(tmp_path / "g"), "--scheduler", "tcp://127.0.0.1:9"],
-                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2
-    assert done.stderr.strip().splitlines()[-1].startswith("error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
+    code = main(["grade", str(tmp_path / "class"), "--grading-root", str(tmp_path / "g"), "--scheduler", "tcp://127.0.0.1:9"])
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        "error: cannot reach the Dask scheduler at tcp://127.0.0.1:9")
 
 
 def test_a_task_returns_only_plain_recordings_and_never_more_than_the_bound():
