@@ -33,6 +33,7 @@ help:
 	@echo "make test     install, generate the embedded data set, run every test"
 	@echo "make release  regenerate release/ from source/ with nbgrader"
 	@echo "make grade SUBMISSIONS=dir JOBS=n   grade a folder of submissions (one folder per student), n at once"
+	@echo "make grade SUBMISSIONS=dir SCHEDULER=tcp://host:8786   record on a Dask cluster's workers (README)"
 	@echo "make gpu-check   run the notebooks and grade the golden class on CUDA (says so and succeeds without one)"
 	@echo "make grade-golden   grade the golden submissions and print the table"
 	@echo "make similarity SUBMISSIONS=dir   rank every pair of students by shared solution code (HTML report)"
@@ -102,7 +103,7 @@ release: setup
 	$(PY) -m autograder.cli release
 
 grade: data sandbox-deps
-	$(PY) -m autograder.cli grade $(SUBMISSIONS) --jobs $(JOBS)
+	$(PY) -m autograder.cli grade $(SUBMISSIONS) $(if $(SCHEDULER),--scheduler $(SCHEDULER),--jobs $(JOBS))
 
 # Grade the golden submissions (reference, blank, seed student, mutants, attacks) as a class.
 grade-golden: data sandbox-deps

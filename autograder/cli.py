@@ -7,6 +7,7 @@ from pathlib import Path
 
 from autograder.config import REPO_ROOT
 from autograder.time_limits import CELL_FLOOR, FACTOR, NOTEBOOK_FLOOR, STARTUP
+from autograder.distributed import cluster_slots
 from autograder.grading import (GradingError, format_table, generate_release, grade_class, progress_line,
                                 write_csv, write_lms_csv, write_nbgrader_csv)
 
@@ -32,7 +33,10 @@ def main(argv=None) -> int:
     grade.add_argument("--grading-root", type=Path, default=REPO_ROOT / ".grading")
     grade.add_argument("--csv", type=Path, help="per-cell grades (default: <grading-root>/grades.csv)")
     grade.add_argument("--no-feedback", action="store_true")
-    grade.add_argument("--jobs", "-j", type=int, default=1, help="notebooks graded at once (sandboxes in parallel; `make grade` uses the number of cores)")
+    grade.add_argument("--jobs", "-j", type=int, help="notebooks graded at once (sandboxes in parallel; `make grade` uses the "
+                       "number of cores; default 1, or with --scheduler the cluster's sandbox slots)")
+    grade.add_argument("--scheduler", help="Dask scheduler (tcp://HOST:8786): record the notebooks on its workers, "
+                       "judge and write grades here (README: Grading on a cluster)")
     grade.add_argument("--due", type=_due, help="due date (ISO); timestamp.txt of a submission after it is late")
     grade.add_argument("--late-policy", choices=["none", "zero"], default="none",
                        help="none: late work is graded and flagged; zero: late work scores 0")
@@ -55,11 +59,15 @@ def main(argv=None) -> int:
             return 0
         sandbox = {k: v for k, v in (("cell_timeout", args.cell_timeout), ("notebook_timeout", args.notebook_timeout),
                                      ("memory_bytes", args.memory_mb and args.memory_mb * 2**20)) if v}
-        results = grade_class(args.submissions, args.grading_root, feedback=not args.no_feedback, jobs=args.jobs,
+        jobs = 1 if args.jobs is None else args.jobs
+        if args.scheduler:
+            sandbox["scheduler"] = args.scheduler
+            jobs = cluster_slots(args.scheduler) if args.jobs is None else args.jobs
+        results = grade_class(args.submissions, args.grading_root, feedback=not args.no_feedback, jobs=jobs,
                               source_root=args.source, sandbox=sandbox, due=args.due, late_policy=args.late_policy,
                               regrade=args.regrade, unsafe_no_sandbox=args.unsafe_no_sandbox,
                               progress=lambda done, total, r: print(progress_line(done, total, r), file=sys.stderr, flush=True))
-    except GradingError as e:
+    except (GradingError, ConnectionError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     csv_path = args.csv or args.grading_root / "grades.csv"

@@ -20,6 +20,7 @@ from traitlets import Bool, Float, Integer, List, Unicode
 
 from autograder import time_limits
 from autograder.checks import REGISTRY, Verdict, seed_for
+from autograder.distributed import remote_runner
 from autograder.judge import NO_RECORDING, judge, write_inputs
 from autograder.sandbox import Limits, run_sandboxed
 from workbook.variants import STUDENT_ENV
@@ -115,6 +116,7 @@ class SandboxedExecute(NbGraderPreprocessor):
     disk_bytes = Integer(Limits.disk_bytes, help="Size of the kernel's work folder.").tag(config=True)
     threads = Integer(0, help="OMP/MKL/torch threads of the kernel (0: library default).").tag(config=True)
     allow_unsafe = Bool(False, help="Without bubblewrap, run kernels unsandboxed (--unsafe-no-sandbox).").tag(config=True)
+    scheduler = Unicode("", help="Dask scheduler that records on its workers ('': this machine).").tag(config=True)
 
     def limits(self, notebook: str = "") -> Limits:
         """The run's limits; times from the master `notebook`'s stored run unless given explicitly."""
@@ -142,9 +144,10 @@ class SandboxedExecute(NbGraderPreprocessor):
         env = {STUDENT_ENV: student, **({"WORKBOOK_FAST": "1"} if self.fast else {})}
         if self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = self.gpu
+        run = remote_runner(self.scheduler) if self.scheduler else run_sandboxed
         with _lock_released():
-            result = run_sandboxed(nb, workdir, hide=[Path(p) for p in self.hide], env=env, limits=self.limits(notebook),
-                                   unsafe=self.allow_unsafe)
+            result = run(nb, workdir, hide=[Path(p) for p in self.hide], env=env, limits=self.limits(notebook),
+                         unsafe=self.allow_unsafe)
         for line in result.degraded:
             self.log.warning("SANDBOX DEGRADED for %s/%s: %s", student, notebook, line)
         self.log.info("sandbox of %s/%s: %s", student, notebook, "; ".join(result.protections))
