@@ -2,7 +2,7 @@
 import argparse
 import logging
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from autograder.config import REPO_ROOT
@@ -16,9 +16,9 @@ def _due(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--due wants an ISO date such as 2026-12-01T23:59+00:00, got {text!r}")
+        raise argparse.ArgumentTypeError(f"--due wants an ISO date such as 2026-12-01T23:59+00:00, got {text!r}") from None
     if value.tzinfo is not None:  # nbgrader stores naive UTC
-        value = value.astimezone(timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(UTC).replace(tzinfo=None)
     return value
 
 

@@ -64,7 +64,8 @@ def run_notebooks(log: Log, names: list[str] | None) -> bool:
                                resources={"metadata": {"path": str(path.parent)}}).execute()
                 status = "ok"
             except Exception as e:
-                failed = next((i for i, c in enumerate(nb.cells) if any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+                failed = next((i for i, c in enumerate(nb.cells)
+                               if any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
                 where = f" in cell {failed}: {nb.cells[failed].source.strip().splitlines()[0][:80]}" if failed is not None else ""
                 status, ok = f"FAILED{where}: {type(e).__name__}: {str(e).strip().splitlines()[-1][:300]}", False
             seconds = time.perf_counter() - start
@@ -118,7 +119,8 @@ def _grade(log: Log, root: Path, label: str, jobs: int, env: dict) -> dict[str, 
         rows = list(csv.DictReader(f))
     scores = {}
     for row in rows:
-        scores[row["student"]] = {k: float(v) for k, v in row.items() if k not in ("student", "status", "total", "max_total", "notes", "seconds")
+        scores[row["student"]] = {k: float(v) for k, v in row.items()
+                                  if k not in ("student", "status", "total", "max_total", "notes", "seconds")
                                   and v not in ("", None) and _is_number(v)}
     return scores
 

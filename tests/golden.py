@@ -113,7 +113,8 @@ def write_golden_class(dest: Path) -> list[str]:
                          reference=True, notebooks=["02_normalization"])
     # Right on a CPU (the input is there too); on CUDA the judge sees the result leave the input's device.
     write_submission(dest / "mutant_tta_on_cpu",
-                     {"04_test_time_augmentation": {"five_crop_tta_solution": function_source(tta.RAW["tta_results_on_cpu"], "five_crop_tta")}},
+                     {"04_test_time_augmentation": {
+                         "five_crop_tta_solution": function_source(tta.RAW["tta_results_on_cpu"], "five_crop_tta")}},
                      reference=True, notebooks=["04_test_time_augmentation"])
     for name, attack in attacks.ATTACKS.items():
         write_submission(dest / f"attack_{name}", {"02_normalization": attack["fills"]}, notebooks=["02_normalization"])

@@ -45,7 +45,7 @@ def solution_cells(notebook: Path) -> dict[str, tuple[str, str]]:
         if meta.get("solution"):
             lines = "".join(cell["source"]).splitlines()
             answers[meta["grade_id"]] = (cell["cell_type"], "\n".join(
-                l for l in lines if "### BEGIN SOLUTION" not in l and "### END SOLUTION" not in l))
+                line for line in lines if "### BEGIN SOLUTION" not in line and "### END SOLUTION" not in line))
     return answers
 
 

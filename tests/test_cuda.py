@@ -93,7 +93,8 @@ def test_mixup_and_cutmix_on_cuda(dtype):
 @pytest.mark.parametrize("dtype", ANY_FLOAT, ids=str)
 def test_label_smoothing_on_cuda(dtype):
     y = torch.tensor([0, 3, 1, 4, 2, 3], device=CUDA)
-    _same(label_smoothing.smooth_targets(y, 5, 0.1, dtype=dtype), label_smoothing.smooth_targets(y.cpu(), 5, 0.1, dtype=torch.float64), dtype)
+    _same(label_smoothing.smooth_targets(y, 5, 0.1, dtype=dtype),
+          label_smoothing.smooth_targets(y.cpu(), 5, 0.1, dtype=torch.float64), dtype)
     logits = _rand((6, 5), dtype, seed=4) * 6
     for eps in (0.0, 0.1):
         for reduction in ("mean", "sum", "none"):

@@ -1,9 +1,7 @@
 """The student release: identical to a fresh generation, and free of anything instructor-only."""
 import ast
 import filecmp
-import json
 import re
-from pathlib import Path
 
 import nbformat
 import pytest
@@ -43,7 +41,7 @@ def test_release_holds_no_solution_hidden_test_or_reference(path):
         for leak in LEAKS:
             assert leak not in cell.source, f"{path.name}: {leak!r} reached the release"
         for output in cell.get("outputs", []):
-            assert False, f"{path.name}: release cells carry outputs ({output.get('output_type')})"
+            raise AssertionError(f"{path.name}: release cells carry outputs ({output.get('output_type')})")
 
 
 def test_student_package_never_imports_the_grader():

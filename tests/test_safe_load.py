@@ -21,8 +21,9 @@ def _saved(payload) -> bytes:
     return buffer.getvalue()
 
 
-def _deflated(data: bytes, extra: dict[str, bytes] = {}) -> bytes:
+def _deflated(data: bytes, extra: dict[str, bytes] | None = None) -> bytes:
     """The same torch.save archive with every entry deflated, plus `extra` entries."""
+    extra = extra or {}
     source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         for info in source.infolist():
