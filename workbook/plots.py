@@ -17,7 +17,9 @@ __all__ = ["CROP_NAMES", "crop_boxes", "five_crops_figure", "save_figure", "IMAG
 
 IMAGES = Path(__file__).resolve().parents[1] / "images"
 CROP_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre")
-_COLOURS = ("tab:red", "tab:orange", "tab:green", "tab:purple", "white")
+# Okabe & Ito's colour-blind-safe palette (vermillion, orange, bluish green, blue) and white for the
+# centre crop; each crop's panel also names it, so no colour has to be told apart to read the figure.
+_COLOURS = ("#D55E00", "#E69F00", "#009E73", "#0072B2", "white")
 
 
 def crop_boxes(height: int, width: int, size) -> list[tuple[int, int, int, int]]:
