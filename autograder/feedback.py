@@ -1,8 +1,9 @@
 """HTML feedback that reads well without a network: MathJax inlined, figures with alt text.
 
 nbgrader's feedback template loads MathJax 2 from a CDN, so offline every formula shows as raw LaTeX.
-`feedback_config` points nbgrader's HTML exporter at `templates/offline_feedback`, which extends
-nbgrader's template and replaces only its MathJax macro by MathJax 3 inlined in the page (the
+`feedback_config` puts `templates/` before nbgrader's own template folder, so that the
+`feedback` template (nbgrader's, which its API always asks for) finds our `feedback/mathjax.html.j2`
+before nbconvert's: that macro inlines MathJax 3 in the page instead (the
 `tex-svg` component from the pinned `django-static-mathjax` package: one self-contained script, about
 2 MB, that draws formulas as SVG and loads nothing else).
 """
@@ -33,7 +34,6 @@ def inline_mathjax(component: str) -> Markup:
 def feedback_config() -> Config:
     """Settings of nbgrader's GenerateFeedback (its HTMLExporter) for offline feedback pages."""
     c = Config()
-    c.HTMLExporter.template_name = "offline_feedback"
     # nbgrader adds its own template folder only when this is not configured; keep it, after ours.
     c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(NBGRADER_TEMPLATES)]
     c.HTMLExporter.filters = {"inline_mathjax": inline_mathjax}

@@ -70,7 +70,8 @@ def verdict_outputs(verdict: Verdict) -> list[NotebookNode]:
 def _error_of(cell: NotebookNode) -> str | None:
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
-            return f"{output.get('ename')}: {str(output.get('evalue'))[:200]}"
+            evalue = str(output.get("evalue") or "")[:200]
+            return f"{output.get('ename')}: {evalue}" if evalue else str(output.get("ename"))
     return None
 
 

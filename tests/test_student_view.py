@@ -100,8 +100,19 @@ def test_nothing_recorded_opens_with_what_the_students_cell_raised():
     solution.outputs = [_error("NotImplementedError", "")]
     test.outputs = []
     message = _no_recording_message(nb, test)
-    assert message.startswith("Cell cell_0 raised NotImplementedError") and message.endswith("nothing from this cell to check")
+    assert message.startswith("Cell cell_0 raised NotImplementedError.") and message.endswith("nothing from this cell to check")
     assert _no_recording_message(_notebook(new_code_cell("x = 1"), test), test).startswith("This cell stopped before its end")
+
+
+def test_a_visible_check_names_an_unexpected_error_without_a_dangling_colon():
+    from workbook.checks import expect_raises
+
+    def not_done(x):
+        raise NotImplementedError()
+
+    with pytest.raises(AssertionError) as failure:
+        expect_raises(ValueError, not_done, 1, what="normalize of a bad shape")
+    assert str(failure.value) == "normalize of a bad shape: expected ValueError, received NotImplementedError"
 
 
 def test_a_failed_check_shows_its_reason_first_and_no_grader_word():
@@ -118,6 +129,7 @@ def test_feedback_template_inlines_mathjax_and_keeps_alt_text():
     from autograder.feedback import NBGRADER_TEMPLATES, feedback_config
 
     config = feedback_config()
+    config.HTMLExporter.template_name = "feedback"     # as nbgrader's API sets it
     # nbgrader's GenerateFeedback adds the folder of bootstrap.min.css itself; this test renders directly.
     config.HTMLExporter.extra_template_paths = [str(NBGRADER_TEMPLATES.parent / "static" / "node_modules" /
                                                     "bootstrap" / "dist" / "css")]
