@@ -66,6 +66,17 @@ def test_headings_form_an_outline(path):
     assert not jumps, f"headings skip a level (cell, from, to): {jumps}"
 
 
+def test_runs_in_one_plot_differ_in_marker_and_line_style_not_only_in_colour():
+    from matplotlib.colors import to_rgb
+
+    from workbook.plots import RUN_STYLES
+
+    for key in ("color", "marker", "linestyle"):
+        assert len({s[key] for s in RUN_STYLES}) == len(RUN_STYLES), key
+    # Not red next to green: no style is a red or a green of the default cycle (tab:red, tab:green).
+    assert not {to_rgb(s["color"]) for s in RUN_STYLES} & {to_rgb("tab:red"), to_rgb("tab:green")}
+
+
 def _warnings_on_import(code: str) -> str:
     done = subprocess.run([sys.executable, "-W", "default", "-c", code], capture_output=True, text=True,
                           cwd=REPO_ROOT, timeout=300)
