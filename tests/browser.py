@@ -42,6 +42,20 @@ def ensure_chromium() -> str | None:
     return None if CHROMIUM.exists() else f"apt-get installed {APT_PACKAGES} but {CHROMIUM} is still missing"
 
 
+def browser_test_setup(artifacts: Path):
+    """Skip the calling test when Chromium or Playwright is missing; else empty `artifacts` (the test's
+    screenshots and logs) and return playwright.sync_api."""
+    import pytest
+
+    why = ensure_chromium()
+    if why:
+        pytest.skip(why)
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements.txt; run make setup")
+    shutil.rmtree(artifacts, ignore_errors=True)
+    artifacts.mkdir(parents=True)
+    return playwright
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:

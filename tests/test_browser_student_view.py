@@ -22,7 +22,7 @@ import nbformat
 import pytest
 
 from autograder.config import ASSIGNMENT, REPO_ROOT
-from tests.browser import ensure_chromium, pixel_stats, start_chromium, start_lab, stop_group, wait_ready
+from tests.browser import browser_test_setup, pixel_stats, start_chromium, start_lab, stop_group, wait_ready
 from tests.golden import write_submission
 from tests.student_view import noise
 from tests.test_browser import STUDENT_ARGS, STUDENT_ENV, click_menu, server_env
@@ -44,12 +44,7 @@ def shot(target, name: str) -> Path:
 
 @pytest.fixture(scope="module")
 def chromium(tmp_path_factory):
-    why = ensure_chromium()
-    if why:
-        pytest.skip(why)
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements.txt; run make setup")
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
+    playwright = browser_test_setup(ARTIFACTS)
     proc, ws_url = start_chromium(tmp_path_factory.mktemp("chromium") / "profile", ARTIFACTS / "chromium.log")
     try:
         with playwright.sync_playwright() as pw:
