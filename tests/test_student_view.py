@@ -61,6 +61,8 @@ def test_headings_form_an_outline(path):
     levels = [(i, len(m.group(1))) for i, c in enumerate(cells) if c.cell_type == "markdown"
               for m in re.finditer(r"^(#{1,6}) \S", re.sub(r"```.*?```", "", c.source, flags=re.S), re.M)]
     assert levels[0] == (0, 1), f"the first heading must be the notebook's title (h1) in cell 0: {levels[:2]}"
+    title = cells[0].source.splitlines()[0]
+    assert title.startswith(f"# {int(path.stem[:2])} · "), f"the title names the notebook's number: {title!r}"
     assert [i for i, level in levels if level == 1] == [0], "one h1 per notebook"
     jumps = [(i, a, b) for (_, a), (i, b) in zip(levels, levels[1:]) if b > a + 1]
     assert not jumps, f"headings skip a level (cell, from, to): {jumps}"
