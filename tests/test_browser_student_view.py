@@ -12,6 +12,7 @@ tests/test_browser.py).
 Screenshots go to test-artifacts/student-view/.
 """
 import copy
+import json
 import re
 import secrets
 import shutil
@@ -30,7 +31,7 @@ from tests.test_browser import STUDENT_ARGS, STUDENT_ENV, click_menu, server_env
 pytestmark = pytest.mark.slow
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "student-view"
 NOTEBOOKS = sorted(p.stem for p in (REPO_ROOT / "release" / ASSIGNMENT).glob("*.ipynb"))
-RUN_TIMEOUT_MS = 420_000     # one notebook, fast budget, on a loaded 2-core machine
+RUN_TIMEOUT_MS = 900_000     # one notebook, fast budget, on a loaded 2-core machine (03: 464 s seen)
 
 
 def shot(target, name: str) -> Path:
@@ -63,6 +64,11 @@ def student_lab(tmp_path_factory):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     server = start_lab(root, root, ARTIFACTS / "student-lab.log", {**server_env(grading_root), **STUDENT_ENV},
                        secrets.token_hex(16), STUDENT_ARGS)
+    # Every cell in the page, not only those near the view (JupyterLab 4 virtualizes long notebooks),
+    # so that the test reads every prompt and output.
+    tracker = server.settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings"
+    tracker.parent.mkdir(parents=True, exist_ok=True)
+    tracker.write_text(json.dumps({"windowingMode": "none"}))
     try:
         wait_ready(server)
         yield server
@@ -78,19 +84,31 @@ def test_release_notebook_runs_clean_in_jupyterlab(chromium, student_lab, notebo
     page = chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
     page.set_default_timeout(60_000)
     started = time.monotonic()
-    page.goto(student_lab.page_url(f"/lab/tree/{notebook}.ipynb"))
+    # ?reset: a fresh layout, without the notebooks the tests before opened (the server keeps its workspace).
+    page.goto(student_lab.page_url(f"/lab/tree/{notebook}.ipynb?reset"))
     expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_be_attached(timeout=90_000)
+    expect(page.locator(".jp-Notebook .jp-Cell").first.locator(".jp-RenderedMarkdown h1")).to_be_visible()
+    assert page.locator(".jp-Notebook").count() == 1, "another notebook is open in the page"
     code_cells = page.locator(".jp-Notebook .jp-CodeCell")
     count = code_cells.count()
     assert count > 0
-    click_menu(page, "Run", "Run All Cells")
-    expect(code_cells.first.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[\d+\]"), timeout=90_000)
+    for attempt in range(3):    # on a loaded machine the first Run All can come before the kernel is ready
+        page.locator(".jp-Notebook .jp-Cell").first.click()       # the notebook is the current widget
+        click_menu(page, "Run", "Run All Cells")
+        try:
+            expect(code_cells.first.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[(\*|\d+)\]"),
+                                                                              timeout=30_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
     # Run All queues every cell ([*]); the run is over when no cell waits (an error unqueues the rest).
     page.wait_for_function("""() => !Array.from(document.querySelectorAll('.jp-Notebook .jp-InputPrompt'))
                                      .some(p => p.textContent.includes('*'))""", timeout=RUN_TIMEOUT_MS)
     prompts = code_cells.locator(".jp-InputPrompt").all_inner_texts()
     outputs = page.evaluate("""() => Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell'))
         .map(cell => Array.from(cell.querySelectorAll('.jp-OutputArea-output')).map(o => o.innerText).join('\\n'))""")
+    assert len(prompts) == count and sum(map(len, outputs)) > 0, "the page shows no outputs to check"
     not_run = [i for i, p in enumerate(prompts) if not re.search(r"\[\d+\]", p)]
     found = [f"code cell {i}: {n}" for i, text in enumerate(outputs) for n in noise(text)]
     # The screenshot: the first figure when the notebook draws one, else its last output.
