@@ -6,6 +6,7 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
                                     IgnorePattern, LimitOutput, SaveAutoGrades)
 from traitlets.config import Config
 
+from autograder.feedback import feedback_config
 from autograder.pipeline import SandboxedExecute
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -37,7 +38,7 @@ def course_config(grading_root: Path, *, release_root: Path | None = None, fast:
     c.CourseDirectory.autograded_directory = str(grading_root / "autograded")
     c.CourseDirectory.feedback_directory = str(grading_root / "feedback")
     c.CourseDirectory.db_url = f"sqlite:///{grading_root / 'gradebook.db'}"
-    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".grading"]
+    c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", ".grading", "runs"]
     c.Exchange.root = str(grading_root / "exchange")
     c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                            SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
@@ -51,5 +52,6 @@ def course_config(grading_root: Path, *, release_root: Path | None = None, fast:
     # Feedback must not show hidden tests (nbgrader #917): clear them from the autograded copy.
     c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
     c.ClearHiddenTests.enforce_metadata = False
+    c.merge(feedback_config())     # formulas render offline; figures keep their alt text
     c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
     return c

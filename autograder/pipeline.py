@@ -59,35 +59,43 @@ def _lock_released():
 
 
 def verdict_outputs(verdict: Verdict) -> list[NotebookNode]:
-    """The outputs a graded cell shows: a line of text when passed, an error naming the reason when not."""
+    """The outputs a graded cell shows: a line of text when passed, an error naming the reason when not.
+
+    The error's text (what feedback shows) is the reason alone, in the student's terms; the error's
+    name, which no view shows, keeps the grader's word for it.
+    """
     if verdict.passed:
         return [NotebookNode(output_type="stream", name="stdout", text=f"✔ {verdict.message}\n")]
     return [NotebookNode(output_type="error", ename="GradingFailure", evalue=verdict.message,
-                         traceback=[f"GradingFailure: {verdict.message}"])]
+                         traceback=[f"✘ {verdict.message}"])]
 
 
 def _error_of(cell: NotebookNode) -> str | None:
     for output in cell.get("outputs", []):
         if output.get("output_type") == "error":
-            return f"{output.get('ename')}: {str(output.get('evalue'))[:200]}"
+            evalue = str(output.get("evalue") or "")[:200]
+            return f"{output.get('ename')}: {evalue}" if evalue else str(output.get("ename"))
     return None
 
 
-def _cell_error(nb: NotebookNode, cell: NotebookNode) -> str:
-    """What the student's kernel reported in this cell and, first, in the cells before it, so feedback
-    says why nothing was recorded (a timeout or memory error in the solution cell shows up here)."""
+def _no_recording_message(nb: NotebookNode, cell: NotebookNode) -> str:
+    """Why a check got nothing to judge, starting with what the student's own code raised: in this cell
+    first (a failing visible test, a timeout or memory error), then the last error in the cells before it."""
     index = next(i for i, c in enumerate(nb.cells) if c is cell)
-    text = ""
+    reasons = []
+    error = _error_of(cell)
+    if error:
+        reasons.append(f"this cell raised {error}")
     earlier = [(i, _error_of(c)) for i, c in enumerate(nb.cells[:index])
                if c.cell_type == "code" and not utils.is_grade(c) and _error_of(c)]
     if earlier:
-        i, error = earlier[-1]
-        grade_id = nb.cells[i].get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        text += f". Earlier, cell {grade_id or i} raised {error}"
-    error = _error_of(cell)
-    if error:
-        text += f". In your kernel this cell raised {error}"
-    return text
+        i, first = earlier[-1]
+        name = nb.cells[i].get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"number {i}"
+        reasons.append(f"{'before it, ' if reasons else ''}cell {name} raised {first}")
+    if not reasons:
+        reasons.append("this cell stopped before its end (a timeout, a crashed kernel, or a function that is not defined)")
+    text = "; ".join(reasons)
+    return f"{text[0].upper()}{text[1:]}. So the grader received nothing from this cell to check"
 
 
 def autograded_test_cells(nb: NotebookNode) -> list[NotebookNode]:
@@ -156,7 +164,7 @@ class SandboxedExecute(NbGraderPreprocessor):
             grade_id = cell.metadata.nbgrader["grade_id"]
             verdict = judge(grade_id, cases.get(grade_id, []), grading, self.device, student)
             if verdict.message == NO_RECORDING:
-                verdict = Verdict(False, f"{verdict.message}{_cell_error(nb, cell)}")
+                verdict = Verdict(False, _no_recording_message(nb, cell))
             if not verdict.passed and result.status != "ok":
                 verdict = Verdict(False, f"{verdict.message}; {result.message}")
             cell.outputs = verdict_outputs(verdict)

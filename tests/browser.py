@@ -42,6 +42,20 @@ def ensure_chromium() -> str | None:
     return None if CHROMIUM.exists() else f"apt-get installed {APT_PACKAGES} but {CHROMIUM} is still missing"
 
 
+def browser_test_setup(artifacts: Path):
+    """Skip the calling test when Chromium or Playwright is missing; else empty `artifacts` (the test's
+    screenshots and logs) and return playwright.sync_api."""
+    import pytest
+
+    why = ensure_chromium()
+    if why:
+        pytest.skip(why)
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements.txt; run make setup")
+    shutil.rmtree(artifacts, ignore_errors=True)
+    artifacts.mkdir(parents=True)
+    return playwright
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as s:
@@ -122,7 +136,9 @@ def start_lab(root: Path, cwd: Path, log: Path, env: dict, token: str, extra_arg
     notification = settings / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
     notification.parent.mkdir(parents=True)
     notification.write_text(json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
+    # `-m jupyterlab`, not `-m jupyter lab`: the latter runs the `jupyter-lab` script, whose interpreter (its
+    # #! line) can be another environment's when a virtual environment was copied; kernels follow it.
+    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
            "--port-retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}",
            f"--LabApp.user_settings_dir={settings}", f"--LabApp.workspaces_dir={settings}",
            "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", *extra_args]

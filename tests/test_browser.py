@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser import ensure_chromium, pixel_stats, start_chromium, start_lab, stop_group, wait_ready
+from tests.browser import browser_test_setup, pixel_stats, start_chromium, start_lab, stop_group, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "sizing_and_tta"
@@ -95,12 +95,7 @@ class Steps:
 def browser_setup(tmp_path):
     """Two JupyterLab servers (student on a copy of the release, instructor on the course) and Chromium."""
     started_at = time.monotonic()
-    why = ensure_chromium()
-    if why:
-        pytest.skip(why)
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright is in requirements.txt; run make setup")
-    shutil.rmtree(ARTIFACTS, ignore_errors=True)
-    ARTIFACTS.mkdir(parents=True)
+    playwright = browser_test_setup(ARTIFACTS)
     student_root = tmp_path / "student"
     shutil.copytree(ROOT / "release" / ASSIGNMENT, student_root)
     # The grading root must be inside the instructor's notebook root for formgrader; a private one per run.

@@ -81,7 +81,8 @@ def expect_raises(error_types, fn, *args, what: str, **kwargs) -> None:
         return
     except Exception as e:
         message = " ".join(str(e).split())
-        raise AssertionError(f"{what}: expected {_names(error_types)}, received {type(e).__name__}: {message}") from None
+        received = f"{type(e).__name__}: {message}" if message else type(e).__name__
+        raise AssertionError(f"{what}: expected {_names(error_types)}, received {received}") from None
     raise AssertionError(f"{what}: expected {_names(error_types)}, received no error and the return value "
                          f"{describe(value)}")
 

@@ -1,10 +1,10 @@
-"""Plots of the test-time augmentation notebook.
+"""Plots of the notebooks: the five crops of test-time augmentation, and styles for comparing runs.
 
 :func:`five_crops_figure` draws one image with the outlines of its five crops (torchvision's order:
 top-left, top-right, bottom-left, bottom-right, centre) and each crop on its own, optionally with
 the model's prediction for it. :func:`save_figure` writes a figure under the repository's
 ``images/`` folder when that folder is writable (a graded run, whose project is read-only,
-skips it).
+skips it). :data:`RUN_STYLES` gives each run of a comparison a colour, a marker and a line style.
 """
 from __future__ import annotations
 
@@ -13,11 +13,19 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["CROP_NAMES", "crop_boxes", "five_crops_figure", "save_figure", "IMAGES"]
+__all__ = ["CROP_NAMES", "RUN_STYLES", "crop_boxes", "five_crops_figure", "save_figure", "IMAGES"]
 
 IMAGES = Path(__file__).resolve().parents[1] / "images"
 CROP_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre")
-_COLOURS = ("tab:red", "tab:orange", "tab:green", "tab:purple", "white")
+# Okabe & Ito's colour-blind-safe palette (vermillion, orange, bluish green, blue) and white for the
+# centre crop; each crop's panel also names it, so no colour has to be told apart to read the figure.
+_COLOURS = ("#D55E00", "#E69F00", "#009E73", "#0072B2", "white")
+# Line and marker styles for comparing runs in one plot: Okabe-Ito colours and a different marker and
+# line style each, so the runs stay apart for colour-blind readers and in a grey-scale print.
+RUN_STYLES = ({"color": "#0072B2", "marker": "o", "linestyle": "-"},
+              {"color": "#E69F00", "marker": "s", "linestyle": "--"},
+              {"color": "#009E73", "marker": "^", "linestyle": "-."},
+              {"color": "#CC79A7", "marker": "D", "linestyle": ":"})
 
 
 def crop_boxes(height: int, width: int, size) -> list[tuple[int, int, int, int]]:

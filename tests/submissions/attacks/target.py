@@ -91,7 +91,7 @@ ATTACKS = {
             "    spec = importlib.util.spec_from_file_location('stolen', path)\n"
             "    module = importlib.util.module_from_spec(spec)\n    spec.loader.exec_module(module)\n"
             "    channel_stats = module.channel_stats")},
-        "earns": NORMALIZE, "reason": "no recording",
+        "earns": NORMALIZE, "reason": "received nothing",
     },
     "read_hidden_tests": {
         "what": "reads the master notebook, the gradebook (which stores hidden tests) and the reference from disk",
