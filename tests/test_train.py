@@ -70,6 +70,8 @@ def test_bad_argument_exits_2_with_a_one_line_message():
     (["--fp16"], "--fp16 needs --device cuda"),
     (["--precision", "bf16"], "--precision bf16 needs --device cuda"),
     (["--workers", "-1"], "--workers must be >= 0, got -1"),
+    (["--data", "synthetic-large", "--variant", "small"], "--data synthetic-large is the large variant"),
+    (["--variant", "all"], "--variant all is for real Imagenette"),
 ])
 def test_bad_arguments_exit_2_naming_the_problem(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -219,6 +221,9 @@ def test_the_data_switch_is_the_default_data_set(monkeypatch, capsys):
     monkeypatch.setenv("WORKBOOK_DATA", "320")
     assert parse_config([], cuda_available=False).data == "320"
     assert parse_config(["--data", "synthetic"], cuda_available=False).data == "synthetic"
+    config = parse_config(["--variant", "small", "--size", "32", "--epochs", "1"], cuda_available=False, fast=False)
+    assert (config.data, config.variant) == ("320", "small")
+    assert config.describe().startswith("320 (small), small_xresnet, 1 epoch at 32 px")
     monkeypatch.setenv("WORKBOOK_DATA", "imagewoof")
     with pytest.raises(SystemExit):
         parse_config([], cuda_available=False)

@@ -49,7 +49,7 @@ __all__ = ["TrainConfig", "EpochRow", "RunResult", "DATA_NAMES", "ARCHS", "build
            "parse_schedule", "regularisation", "train", "write_results", "curves_figure", "main", "RESULT_COLUMNS"]
 
 from workbook.data import DATA_NAMES as _DATASETS
-from workbook.data import REAL_IMAGENETTE_URLS, SYNTHETIC_NAMES
+from workbook.data import REAL_IMAGENETTE_URLS, SUBSET_VARIANTS, SYNTHETIC_NAMES
 
 # --data accepts the names of get_imagenette and the folder names of the embedded variants.
 DATA_NAMES = {**{name: name for name in _DATASETS},
@@ -93,6 +93,8 @@ class TrainConfig:
 
     Attributes:
         data: a name accepted by ``get_imagenette`` ("synthetic", "synthetic-tiny", "160", ...).
+        variant: the ``get_imagenette`` variant ("tiny", "small", "large", "all" for real data), or None:
+            every image of real Imagenette, the named variant of the embedded set.
         stages: ((size, epochs), ...): the progressive-resizing schedule, one fit per stage.
         bs: batch size.
         lr: maximum learning rate of each one-cycle fit.
@@ -110,6 +112,7 @@ class TrainConfig:
         quiet: no progress bar (the summary is still printed).
     """
     data: str = "synthetic"
+    variant: str | None = None
     stages: tuple = ((64, 5),)
     bs: int = 64
     lr: float = 1e-2
@@ -140,7 +143,8 @@ class TrainConfig:
                   f"{self.workers} loader workers" if self.workers else "",
                   "WORKBOOK_FAST budget: 1 short epoch per stage" if self.fast else ""]
         extra = "; ".join(e for e in extras if e)
-        return (f"{self.data}, {self.arch}, {schedule}, bs={self.bs}, lr={self.lr:g}, {self.device}, seed={self.seed}"
+        data = self.data if self.variant is None else f"{self.data} ({self.variant})"
+        return (f"{data}, {self.arch}, {schedule}, bs={self.bs}, lr={self.lr:g}, {self.device}, seed={self.seed}"
                 + (f"; {extra}" if extra else ""))
 
 
@@ -215,6 +219,10 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--data", default=None, metavar="NAME",
                       help="data set: synthetic, synthetic-tiny, synthetic-large, or real 160/320/full "
                            "(default: $WORKBOOK_DATA, else synthetic)")
+    data.add_argument("--variant", default=None, choices=SUBSET_VARIANTS,
+                      help="images per class, as in the notebooks: tiny 8/4, small 150/50, large 700/100 "
+                           "(train/val), all (real data only); default: every image of real Imagenette, "
+                           "the named variant of the embedded set")
     data.add_argument("--arch", default="small_xresnet", choices=ARCHS,
                       help="model, from random weights (default: %(default)s, about 1.3 M parameters; "
                            "xresnet50 is the full-size model for a GPU)")
@@ -289,6 +297,13 @@ def parse_config(argv=None, *, cuda_available: bool | None = None, fast: bool | 
             parser.error(str(error))
     if args.data not in DATA_NAMES:
         parser.error(f"unknown data set {args.data!r}; choose one of: {', '.join(DATA_NAMES)}")
+    data = DATA_NAMES[args.data]
+    if args.variant is not None and data in SYNTHETIC_NAMES and data != "synthetic" and \
+            args.variant != SYNTHETIC_NAMES[data]:
+        parser.error(f"--data {args.data} is the {SYNTHETIC_NAMES[data]} variant; use --data synthetic "
+                     f"--variant {args.variant}")
+    if args.variant == "all" and data in SYNTHETIC_NAMES:
+        parser.error("--variant all is for real Imagenette; the embedded set has tiny, small and large")
 
     if args.schedule is not None:
         if args.size is not None or args.epochs is not None:
@@ -353,7 +368,7 @@ def parse_config(argv=None, *, cuda_available: bool | None = None, fast: bool | 
     else:
         from workbook.data import cache_dir
         out = cache_dir() / "train" / args.data
-    return TrainConfig(data=DATA_NAMES[args.data], stages=stages, bs=args.bs, lr=args.lr, arch=args.arch,
+    return TrainConfig(data=data, variant=args.variant, stages=stages, bs=args.bs, lr=args.lr, arch=args.arch,
                        mixup=args.mixup, cutmix=args.cutmix, label_smoothing=eps, tta=args.tta, device=device,
                        precision=precision, seed=args.seed, workers=workers, out=out, fast=bool(fast),
                        quiet=args.quiet)
@@ -440,7 +455,8 @@ def train(config: TrainConfig) -> RunResult:
 
     device = torch.device(config.device)
     # Real Imagenette: every image (the notebooks' default is a 1,500-image sample).
-    path = get_imagenette(config.data, variant="all" if config.data in REAL_IMAGENETTE_URLS else None)
+    variant = config.variant or ("all" if config.data in REAL_IMAGENETTE_URLS else None)
+    path = get_imagenette(config.data, variant=variant)
     cbs, loss_func = regularisation(config)
     clock = _EpochClock()
 
