@@ -126,6 +126,7 @@ class SandboxedExecute(NbGraderPreprocessor):
             if check is not None:
                 cases[grade_id] = write_inputs(check, seed_for(self.seed_salt, student, grade_id), grading, self.device)
         env = {"WORKBOOK_FAST": "1"} if self.fast else {}
+        env["WORKBOOK_DATA"] = "synthetic"     # every student on the embedded set, whatever the grader's shell says
         if self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = self.gpu
         with _lock_released():

@@ -49,7 +49,13 @@ Two sources sit behind one function, :func:`get_imagenette`:
   ``untar_data(URLs.IMAGENETTE_160 / _320 / URLs.IMAGENETTE)`` into ``$FASTAI_HOME``.  With the
   environment variable ``IMAGENETTE_PATH`` set to a local copy (the folder holding ``train/`` and
   ``val/``), that copy is used instead and nothing is downloaded.  Offline, the call fails within a
-  few seconds and says how to use the embedded set or a local copy.
+  few seconds and says how to use the embedded set or a local copy.  The variants and label noise
+  of the embedded set are seeded samples of it, folders of symbolic links (:func:`make_subset`).
+
+The environment variable ``WORKBOOK_DATA`` (:func:`data_name`) names the data set that
+``get_imagenette()`` returns when called without a name: every notebook and ``workbook.train``
+follow it.  :func:`class_names` reads the classes' readable names from the folders (Imagenette's
+WordNet ids become words); :func:`describe_data` says in one line what a data folder holds.
 
 Images are opened by :class:`RGBImage` (used by :func:`get_dls`): grayscale, CMYK, palette or
 alpha images are converted to RGB; a truncated or unreadable file raises
@@ -87,7 +93,7 @@ from PIL import Image
 
 __all__ = [
     "CLASS_NAMES", "VARIANTS", "IMAGENET_STATS", "REAL_IMAGENETTE_URLS", "CorruptImageError", "RGBImage",
-    "DATA_NAMES", "DATA_ENV", "IMAGENETTE_CLASS_NAMES", "data_name", "make_subset", "class_names",
+    "DATA_NAMES", "DATA_ENV", "IMAGENETTE_CLASS_NAMES", "data_name", "make_subset", "class_folders", "class_names",
     "readable_class_name", "describe_data",
     "cache_dir", "synthetic_name", "make_synthetic_imagenette", "get_imagenette", "open_rgb",
     "find_corrupt_images", "sorted_image_files", "image_folder_stats", "get_dls", "seed_dataloaders",
@@ -691,13 +697,18 @@ def readable_class_name(folder: str) -> str:
     return folder
 
 
+def class_folders(path: str | os.PathLike) -> list[str]:
+    """The class folder names under ``path/train``, sorted: the order of fastai's ``dls.vocab``."""
+    return _class_folders(Path(path) / "train")
+
+
 def class_names(path: str | os.PathLike) -> tuple[str, ...]:
     """Readable names of the classes of an imagenette-layout folder, in the order of ``dls.vocab``.
 
     Args:
         path: the data folder; its ``train/`` class folders are read (sorted, as fastai's vocabulary).
     """
-    return tuple(readable_class_name(name) for name in _class_folders(Path(path) / "train"))
+    return tuple(readable_class_name(name) for name in class_folders(path))
 
 
 def describe_data(path: str | os.PathLike) -> str:
