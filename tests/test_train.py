@@ -183,6 +183,13 @@ def test_tiny_run_writes_csv_summary_and_plot(tmp_path, capsys):
     assert summary["config"]["mixup"] == 0.4 and summary["config"]["stages"] == [[32, 2], [48, 1]]
     assert summary["data"]["name"] == "synthetic-tiny" and (summary["data"]["n_train"], summary["data"]["n_valid"]) == (80, 40)
     assert Path(summary["data"]["folder"]).name == "imagenette-synthetic-tiny"
+
+    # the final model on all 40 validation images (not the fast budget's short validation set)
+    with np.load(out / "predictions.npz") as saved:
+        probs, targets, files, vocab = (saved[k] for k in ("probs", "targets", "files", "vocab"))
+    assert probs.shape == (40, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-5) and (probs >= 0).all()
+    assert [Path(f).parts[:2] for f in files] == [("val", vocab[t]) for t in targets]
+    assert sorted(Path(f).name for f in files) == sorted(p.name for p in (Path(summary["data"]["folder"]) / "val").rglob("*.JPEG"))
     assert summary["data"]["description"] == "embedded synthetic set (not Imagenette), variant tiny: 80 train / 40 val images"
     assert summary["final_accuracy"] == pytest.approx(float(rows[-1]["accuracy"]), abs=1e-6)
     assert len(summary["epochs"]) == 2

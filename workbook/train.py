@@ -45,6 +45,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 __all__ = ["TrainConfig", "EpochRow", "RunResult", "DATA_NAMES", "ARCHS", "build_parser", "parse_config",
            "parse_schedule", "regularisation", "train", "write_results", "curves_figure", "main", "RESULT_COLUMNS"]
 
@@ -64,8 +66,9 @@ DESCRIPTION = """\
 Train a model on Imagenette-layout data from random weights, in the spirit of fastai's Imagenette
 training example: a progressive-resizing schedule, one-cycle training per stage, optional Mixup or
 CutMix, optional label smoothing, and test-time augmentation at the end. The progress bar shows
-each epoch; at the end OUT/results.csv (one row per epoch, then a row "final"), OUT/summary.json
-and OUT/curves.png are written.
+each epoch; at the end OUT/results.csv (one row per epoch, then a row "final"), OUT/summary.json,
+OUT/curves.png and OUT/predictions.npz (the final model's class probabilities on every validation
+image) are written.
 """
 
 EPILOG = """\
@@ -171,6 +174,9 @@ class RunResult:
         total_time_s: wall time of the training and TTA (not of data generation).
         batch_losses: (epoch position, smoothed training loss) after every training batch.
         data: the data set: {"name", "folder", "description", "n_train", "n_valid"}.
+        predictions: the final model on the whole validation set: {"probs": [N, classes] softmax
+            probabilities, "targets": [N] labels, "files": [N] paths relative to the data folder,
+            "vocab": class folder names}, numpy arrays; empty when not measured.
     """
     config: TrainConfig
     rows: list
@@ -179,6 +185,7 @@ class RunResult:
     total_time_s: float
     batch_losses: list = field(default_factory=list)
     data: dict = field(default_factory=dict)
+    predictions: dict = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -509,8 +516,15 @@ def train(config: TrainConfig) -> RunResult:
             preds, targets = learn.tta()
         tta_accuracy = float((preds.argmax(dim=1) == targets).float().mean())
     total = time.perf_counter() - start
+    # Class probabilities of the final model on every validation image (outside the timed run), so
+    # that runs can be compared image by image or combined into an ensemble afterwards.
+    with learn.no_bar():
+        probs, targets = learn.get_preds()
+    files = [str(Path(f).relative_to(path)) for f in learn.dls.valid_ds.items]
     return RunResult(config=config, rows=rows, final_accuracy=rows[-1].accuracy, tta_accuracy=tta_accuracy,
-                     total_time_s=total, batch_losses=batch_losses, data=data)
+                     total_time_s=total, batch_losses=batch_losses, data=data,
+                     predictions={"probs": probs.float().cpu().numpy(), "targets": targets.cpu().numpy(),
+                                  "files": np.array(files), "vocab": np.array(list(learn.dls.vocab))})
 
 
 # --------------------------------------------------------------------------------------------
@@ -566,18 +580,23 @@ def curves_figure(result: RunResult):
 
 
 def write_results(result: RunResult, out: Path | None = None) -> dict:
-    """Write results.csv, summary.json and curves.png into `out` (default: the config's folder).
+    """Write results.csv, summary.json, curves.png and predictions.npz into `out` (default: the config's folder).
 
     results.csv has the columns RESULT_COLUMNS: one row per epoch (``tta_accuracy`` empty), then
     a row whose ``epoch`` is "final", with the final validation accuracy, the TTA accuracy (empty
     without --tta), the last size and the total wall time.
 
+    predictions.npz (numpy's format: ``np.load``) holds the arrays of ``result.predictions``.
+
     Returns:
-        {"csv": path, "json": path, "png": path}.
+        {"csv": path, "json": path, "png": path, "npz": path} ("npz" only when predictions were measured).
     """
     out = Path(result.config.out if out is None else out)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"csv": out / "results.csv", "json": out / "summary.json", "png": out / "curves.png"}
+    if result.predictions:
+        paths["npz"] = out / "predictions.npz"
+        np.savez_compressed(paths["npz"], **result.predictions)
     with open(paths["csv"], "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(RESULT_COLUMNS)
@@ -610,7 +629,7 @@ def _print_summary(result: RunResult, paths: dict) -> None:
     if result.tta_accuracy is not None:
         line += f", with TTA {result.tta_accuracy:.4f}"
     print(f"{line}; {result.total_time_s:.1f} s")
-    print(f"wrote {paths['csv']}, {paths['json'].name}, {paths['png'].name}")
+    print(f"wrote {paths['csv']}, " + ", ".join(p.name for key, p in paths.items() if key != "csv"))
 
 
 def _last_line(error: Exception) -> str:
