@@ -26,7 +26,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup data lab lab-instructor browser-deps test release grade grade-golden images bench gpu-check train clean
+.PHONY: help setup lint data lab lab-instructor browser-deps sandbox-deps test release grade grade-golden similarity images bench gpu-check train clean
 
 help:
 	@echo "make lab      start JupyterLab on your copy of the student workbook (workspace/, copied from release/)"
@@ -35,9 +35,11 @@ help:
 	@echo "make grade SUBMISSIONS=dir JOBS=n   grade a folder of submissions (one folder per student), n at once"
 	@echo "make gpu-check   run the notebooks and grade the golden class on CUDA (says so and succeeds without one)"
 	@echo "make grade-golden   grade the golden submissions and print the table"
+	@echo "make similarity SUBMISSIONS=dir   rank every pair of students by shared solution code (HTML report)"
 	@echo "make lab-instructor   JupyterLab with formgrader on the course (repo root)"
 	@echo "make train ARGS='--schedule 32:3,64:2 --mixup 0.4 --tta'   the long-training script (ARGS=--help for all)"
-	@echo "make images | bench | browser-deps | clean"
+	@echo "make lint     ruff (configured in pyproject.toml)"
+	@echo "make images | bench | browser-deps | sandbox-deps | clean"
 
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -54,11 +56,19 @@ data: setup
 # it at the course's (exchange folder) from release/. Formgrader is the instructor's (make lab-instructor).
 # Students work in a git-ignored copy of release/: `make release` can never overwrite their work, and
 # notebooks already there are kept; a notebook added to release/ later is copied in.
+# The student id (per-student numbers of some questions, workbook/variants.py) is asked once and kept in
+# the workspace; STUDENT=id sets it without asking. JupyterHub users need neither: their user name is used.
+STUDENT_FILE := $(WORKSPACE)/.student_id
 lab: data
 	mkdir -p $(WORKSPACE)
 	@for nb in release/$(ASSIGNMENT)/*.ipynb; do \
 		test -e "$(WORKSPACE)/$$(basename $$nb)" || cp -v "$$nb" "$(WORKSPACE)/"; done
-	JUPYTER_CONFIG_PATH=$(CURDIR)/student_lab:$(CURDIR) $(PY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) \
+	@if [ -n "$(STUDENT)" ]; then echo "$(STUDENT)" > $(STUDENT_FILE); fi
+	@if [ ! -s $(STUDENT_FILE) ]; then read -r -p "Your student id (the one your instructor files your work under): " id \
+		&& [ -n "$$id" ] && echo "$$id" > $(STUDENT_FILE) \
+		|| { echo "make lab: no student id given; run make lab STUDENT=<your id>" >&2; exit 2; }; fi
+	@echo "student id: $$(cat $(STUDENT_FILE)) (kept in $(STUDENT_FILE))"
+	WORKBOOK_STUDENT="$$(cat $(STUDENT_FILE))" JUPYTER_CONFIG_PATH=$(CURDIR)/student_lab:$(CURDIR) $(PY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) \
 		--ServerApp.root_dir=$(WORKSPACE) \
 		--ServerApp.jpserver_extensions=nbgrader.server_extensions.formgrader=False
 
@@ -69,9 +79,21 @@ lab-instructor: data
 browser-deps: setup
 	$(PY) -m tests.browser --install
 
+# bubblewrap, the grading sandbox (autograder/sandbox_view.py): apt-get when missing and root; otherwise
+# say how to get it (the grader refuses to grade without it unless given --unsafe-no-sandbox).
+sandbox-deps:
+	@command -v bwrap >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends bubblewrap; \
+		else echo "bubblewrap (bwrap) is missing and cannot be installed here: ask an administrator for the package bubblewrap"; fi; }
+
 # The notebooks run under nbval with the reduced training budget (WORKBOOK_FAST=1: one short epoch
 # per training); the outputs nbval compares (# NBVAL_CHECK_OUTPUT cells) never depend on training.
-test: data browser-deps
+# The linter first: it takes a second, and a lint error fails the run before the long tests.
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: data browser-deps sandbox-deps lint
 	$(PY) -m pytest -p no:cacheprovider tests
 	WORKBOOK_FAST=1 $(PY) -m pytest -p no:cacheprovider source/$(ASSIGNMENT) --nbval-lax \
 		--nbval-sanitize-with tests/nbval_sanitize.cfg
@@ -79,27 +101,31 @@ test: data browser-deps
 release: setup
 	$(PY) -m autograder.cli release
 
-grade: data
+grade: data sandbox-deps
 	$(PY) -m autograder.cli grade $(SUBMISSIONS) --jobs $(JOBS)
 
 # Grade the golden submissions (reference, blank, seed student, mutants, attacks) as a class.
-grade-golden: data
+grade-golden: data sandbox-deps
 	rm -rf .grading/golden-class .grading/golden
 	$(PY) -m tests.golden .grading/golden-class > /dev/null
 	$(PY) -m autograder.cli grade .grading/golden-class --grading-root .grading/golden --jobs $(JOBS)
+
+# Every pair of students compared on their solution code; the ranked HTML report goes to .grading/.
+similarity: setup
+	$(PY) -m autograder.similarity $(SUBMISSIONS) --out .grading/similarity.html
 
 # On a CUDA machine: run the notebooks and grade the golden class on the GPU, printing times.
 train: data
 	$(PY) -m workbook.train $(ARGS)
 
-gpu-check: data
+gpu-check: data sandbox-deps
 	$(PY) -m autograder.gpu_check
 
 images: data
 	$(PY) -m workbook.figures
 
 # Every bench script in turn (bench/_*.py are helpers they import).
-bench: data
+bench: data sandbox-deps
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
 
 clean:

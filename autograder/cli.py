@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from autograder.config import REPO_ROOT
+from autograder.time_limits import CELL_FLOOR, FACTOR, NOTEBOOK_FLOOR, STARTUP
 from autograder.grading import (GradingError, format_table, generate_release, grade_class, progress_line,
                                 write_csv, write_lms_csv, write_nbgrader_csv)
 
@@ -36,10 +37,15 @@ def main(argv=None) -> int:
     grade.add_argument("--late-policy", choices=["none", "zero"], default="none",
                        help="none: late work is graded and flagged; zero: late work scores 0")
     grade.add_argument("--regrade", action="store_true", help="grade again what an earlier run already graded")
-    grade.add_argument("--cell-timeout", type=int, help="seconds one cell may run (default 120)")
-    grade.add_argument("--notebook-timeout", type=int, help="seconds one notebook may run (default 900)")
+    grade.add_argument("--cell-timeout", type=int,
+                       help=f"seconds one cell may run (default: {FACTOR:g} x the master's stored time, at least {CELL_FLOOR})")
+    grade.add_argument("--notebook-timeout", type=int,
+                       help=f"seconds one notebook may run (default: {FACTOR:g} x the master's stored time + {STARTUP}, "
+                            f"at least {NOTEBOOK_FLOOR})")
     grade.add_argument("--memory-mb", type=int, help="memory of one kernel process in MiB (default 6144)")
     grade.add_argument("--source", type=Path, help="master notebooks folder (default: source/)")
+    grade.add_argument("--unsafe-no-sandbox", action="store_true",
+                       help="grade without bubblewrap: kernels see the whole machine (named in the table and CSVs)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     try:
@@ -51,7 +57,7 @@ def main(argv=None) -> int:
                                      ("memory_bytes", args.memory_mb and args.memory_mb * 2**20)) if v}
         results = grade_class(args.submissions, args.grading_root, feedback=not args.no_feedback, jobs=args.jobs,
                               source_root=args.source, sandbox=sandbox, due=args.due, late_policy=args.late_policy,
-                              regrade=args.regrade,
+                              regrade=args.regrade, unsafe_no_sandbox=args.unsafe_no_sandbox,
                               progress=lambda done, total, r: print(progress_line(done, total, r), file=sys.stderr, flush=True))
     except GradingError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -42,6 +42,7 @@ def course_config(grading_root: Path, *, release_root: Path | None = None, fast:
     c.Autograde.autograde_preprocessors = [SandboxedExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
                                            SaveAutoGrades, AssignLatePenalties, CheckCellMetadata]
     c.SandboxedExecute.work_root = str(grading_root / "sandboxes")
+    c.SandboxedExecute.reference_folder = str(Path(source_root or REPO_ROOT / "source") / ASSIGNMENT)
     c.SandboxedExecute.hide = [str(grading_root), *(str(Path(p).resolve()) for p in hide)]
     c.SandboxedExecute.fast = fast
     for key, value in (sandbox or {}).items():

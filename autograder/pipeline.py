@@ -16,11 +16,13 @@ from pathlib import Path
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Bool, Integer, List, Unicode
+from traitlets import Bool, Float, Integer, List, Unicode
 
+from autograder import time_limits
 from autograder.checks import REGISTRY, Verdict, seed_for
 from autograder.judge import NO_RECORDING, judge, write_inputs
 from autograder.sandbox import Limits, run_sandboxed
+from workbook.variants import STUDENT_ENV
 
 __all__ = ["SandboxedExecute", "verdict_outputs", "gradebook_lock"]
 
@@ -94,8 +96,12 @@ def autograded_test_cells(nb: NotebookNode) -> list[NotebookNode]:
 class SandboxedExecute(NbGraderPreprocessor):
     """Record in a sandboxed kernel, judge here."""
 
-    cell_timeout = Integer(120, help="Seconds one cell may run.").tag(config=True)
-    notebook_timeout = Integer(900, help="Seconds one notebook may run.").tag(config=True)
+    cell_timeout = Integer(0, help="Seconds one cell may run (0: from the reference run, see autograder.time_limits).").tag(config=True)
+    notebook_timeout = Integer(0, help="Seconds one notebook may run (0: from the reference run).").tag(config=True)
+    reference_folder = Unicode(help="The master notebooks, whose stored run times set the time limits.").tag(config=True)
+    time_factor = Float(time_limits.FACTOR, help="Times the reference run's time a cell or notebook may take.").tag(config=True)
+    cell_floor = Integer(time_limits.CELL_FLOOR, help="Least seconds of a cell under derived limits.").tag(config=True)
+    notebook_floor = Integer(time_limits.NOTEBOOK_FLOOR, help="Least seconds of a notebook under derived limits.").tag(config=True)
     seed_salt = Unicode("sizing-and-tta", help="Mixed into each submission's input seeds.").tag(config=True)
     work_root = Unicode(help="Folder for the sandboxes' working folders.").tag(config=True)
     hide = List(Unicode(), help="Folders the kernel must not see (gradebook, submissions).").tag(config=True)
@@ -108,9 +114,15 @@ class SandboxedExecute(NbGraderPreprocessor):
     output_bytes = Integer(Limits.output_bytes, help="Outputs kept per cell.").tag(config=True)
     disk_bytes = Integer(Limits.disk_bytes, help="Size of the kernel's work folder.").tag(config=True)
     threads = Integer(0, help="OMP/MKL/torch threads of the kernel (0: library default).").tag(config=True)
+    allow_unsafe = Bool(False, help="Without bubblewrap, run kernels unsandboxed (--unsafe-no-sandbox).").tag(config=True)
 
-    def limits(self) -> Limits:
-        return Limits(cell_timeout=self.cell_timeout, notebook_timeout=self.notebook_timeout,
+    def limits(self, notebook: str = "") -> Limits:
+        """The run's limits; times from the master `notebook`'s stored run unless given explicitly."""
+        derived = time_limits.reference_limits(Path(self.reference_folder) / f"{notebook}.ipynb", self.time_factor,
+                                               self.cell_floor, self.notebook_floor)
+        return Limits(cell_timeout=self.cell_timeout or derived.default_cell,
+                      notebook_timeout=self.notebook_timeout or derived.notebook,
+                      cell_timeouts=() if self.cell_timeout else derived.cells,
                       memory_bytes=self.memory_bytes, max_processes=self.max_processes,
                       output_bytes=self.output_bytes, disk_bytes=self.disk_bytes, threads=self.threads)
 
@@ -125,19 +137,22 @@ class SandboxedExecute(NbGraderPreprocessor):
             check = REGISTRY.get(grade_id)
             if check is not None:
                 cases[grade_id] = write_inputs(check, seed_for(self.seed_salt, student, grade_id), grading, self.device)
-        env = {"WORKBOOK_FAST": "1"} if self.fast else {}
+        # The kernel shows, and the judge checks, the per-student parameters of the id nbgrader files
+        # this submission under (workbook.variants).
+        env = {STUDENT_ENV: student, **({"WORKBOOK_FAST": "1"} if self.fast else {})}
         env["WORKBOOK_DATA"] = "synthetic"     # every student on the embedded set, whatever the grader's shell says
         if self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = self.gpu
         with _lock_released():
-            result = run_sandboxed(nb, workdir, hide=[Path(p) for p in self.hide], env=env, limits=self.limits())
+            result = run_sandboxed(nb, workdir, hide=[Path(p) for p in self.hide], env=env, limits=self.limits(notebook),
+                                   unsafe=self.allow_unsafe)
         for line in result.degraded:
             self.log.warning("SANDBOX DEGRADED for %s/%s: %s", student, notebook, line)
         self.log.info("sandbox of %s/%s: %s", student, notebook, "; ".join(result.protections))
         self._copy_outputs(nb, result.notebook)
         for cell in autograded_test_cells(nb):
             grade_id = cell.metadata.nbgrader["grade_id"]
-            verdict = judge(grade_id, cases.get(grade_id, []), grading, self.device)
+            verdict = judge(grade_id, cases.get(grade_id, []), grading, self.device, student)
             if verdict.message == NO_RECORDING:
                 verdict = Verdict(False, f"{verdict.message}{_cell_error(nb, cell)}")
             if not verdict.passed and result.status != "ok":

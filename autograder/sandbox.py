@@ -1,10 +1,12 @@
 """Phase 1 of grading: run one submitted notebook in an isolated kernel and bring back its outputs.
 
-The notebook runs under `autograder.sandbox_runner` in new Linux namespaces (user, mount, network,
-pid; `unshare` from util-linux): the course's instructor files are hidden behind empty tmpfs mounts,
-the project and its environment are read-only, /tmp is private (or, when the project itself lives
-under /tmp, everything else there is hidden), there is no network, and killing the
-runner kills every process the notebook started. The kernel talks to the runner over Unix sockets
+The notebook runs under `autograder.sandbox_runner` inside bubblewrap (`bwrap`), on a file system built
+from an allowlist (`autograder.sandbox_view`: Python, the venv, the helper package, the data cache and
+system libraries read-only; a size-limited tmpfs as the work folder; a private /tmp; a minimal /dev; its
+own /proc), with an allowlisted environment, as an unprivileged uid in new user, mount, pid, network,
+ipc and uts namespaces. The grader hands the runner a descriptor of its folder for this run: the runner
+copies the inputs in and writes the executed notebook and the recordings back through it; no host path
+of the grading root or the class exists inside. The kernel talks to the runner over Unix sockets
 (Jupyter's `ipc` transport), which a new network namespace does not cut off.
 
 Limits (each with a fallback, and every fallback named in the grading log, see `Limits`):
@@ -16,15 +18,17 @@ Limits (each with a fallback, and every fallback named in the grading log, see `
   root (uid 0 outside the namespace), so the log says the limit is missing when the grader runs as root;
 - output: at most `output_bytes` of outputs per cell are kept (the runner drops the rest and interrupts
   a flooding cell);
-- files: RLIMIT_FSIZE per file; the work folder is deleted after judging.
+- files: RLIMIT_FSIZE per file; the work folder is a tmpfs of `disk_bytes` that disappears with the run.
 At the end every process of the run is killed: the runner's process group, the pid namespace (its
 init dies), and every task still in the run's cgroups.
 
-Where namespaces are not available the notebook still runs in its own process group with the same
-limits, and the grading log says loudly which protections are missing.
+Without bubblewrap the grader refuses to grade (`SandboxUnavailable`) unless the instructor asks for an
+unsafe run (`unsafe=True`, the CLI's --unsafe-no-sandbox), which the grading log, the table and the CSV
+name. `degraded_reasons()` says, before any run, which protections this machine would miss.
 """
 import ctypes
 import functools
+import json
 import logging
 import os
 import shutil
@@ -33,22 +37,30 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 
-__all__ = ["SandboxResult", "Limits", "run_sandboxed", "isolation_available", "REPO_ROOT", "VISIBLE_ENTRIES"]
+from autograder import sandbox_view
+from autograder.sandbox_view import HOME, RUNNER, RUNNER_SOURCE
+
+__all__ = ["SandboxResult", "Limits", "run_sandboxed", "isolation_available", "degraded_reasons",
+           "SandboxUnavailable", "REPO_ROOT", "NO_BWRAP"]
 
 log = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# What a student's kernel may see of the project: its helper package, environment and data caches.
-VISIBLE_ENTRIES = ("workbook", ".venv", ".cache", "images", "release")
-MOUNT_POINT = REPO_ROOT / ".cache" / "sandbox-work"
-UNSHARE = ("unshare", "--user", "--map-root-user", "--mount", "--net", "--pid", "--fork", "--kill-child")
+BWRAP = "bwrap"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CGROUP_PREFIX = "workbook-sandbox-"
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS")
+NO_BWRAP = ("bubblewrap (bwrap) cannot run here, so kernels would see the whole machine: install it with "
+            "`make sandbox-deps` (apt-get install bubblewrap), or grade without a sandbox with --unsafe-no-sandbox")
+UNSAFE = ("UNSAFE: graded without a sandbox (--unsafe-no-sandbox): the kernel could read and write "
+          "everything the grader can, and reach the network")
+
+
+class SandboxUnavailable(RuntimeError):
+    """bubblewrap is missing or cannot create namespaces, and no unsafe run was asked for."""
 
 
 @dataclass(frozen=True)
@@ -62,8 +74,11 @@ class Limits:
         max_processes: processes and threads the run may have at once.
         output_bytes: outputs kept per cell; the rest is dropped with a note.
         file_bytes: size of one file the notebook writes.
-        disk_bytes: size of the kernel's work folder (a tmpfs, when namespaces are available).
+        disk_bytes: size of the kernel's work folder, of its /tmp and of its /dev/shm (each a tmpfs).
         threads: when > 0, OMP/MKL/OpenBLAS/torch threads of the kernel (1 when grading in parallel).
+        cell_timeouts: (cell key, seconds) pairs that replace `cell_timeout` for those cells; a key is a
+            cell's nbgrader grade id or its cell id (`autograder.time_limits` derives them from the
+            reference run).
     """
     cell_timeout: int = 120
     notebook_timeout: int = 900
@@ -73,6 +88,7 @@ class Limits:
     file_bytes: int = 256 * 2**20
     disk_bytes: int = 2**30
     threads: int = 0
+    cell_timeouts: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,31 +104,64 @@ class SandboxResult:
 
 @functools.cache
 def isolation_available() -> bool:
-    """True when this machine lets us create user, mount, network and pid namespaces."""
-    if shutil.which("unshare") is None:
+    """True when bubblewrap is installed and can build a sandbox here (user namespaces allowed)."""
+    if shutil.which(BWRAP) is None:
         return False
+    probe = [BWRAP, "--unshare-all", "--unshare-user", "--uid", str(sandbox_view.SANDBOX_UID), "--disable-userns",
+             "--die-with-parent", "--ro-bind", "/usr", "/usr", *_root_links(), "--proc", "/proc", "--dev", "/dev",
+             "--", "/usr/bin/true"]
     try:
-        probe = subprocess.run([*UNSHARE, "true"], capture_output=True, timeout=20)
+        result = subprocess.run(probe, capture_output=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return False
-    return probe.returncode == 0
+    if result.returncode != 0:
+        log.warning("bubblewrap cannot build a sandbox here: %s", result.stderr.decode(errors="replace").strip()[:300])
+    return result.returncode == 0
 
 
-def hidden_paths(extra: list[Path]) -> list[Path]:
-    """Everything of the project outside VISIBLE_ENTRIES, plus the given grading folders."""
-    hidden = [p for p in REPO_ROOT.iterdir() if p.name not in VISIBLE_ENTRIES]
-    # A folder holding the project itself (submissions passed as a parent of the repo) cannot be hidden
-    # without hiding the kernel's own environment; the project's instructor entries are hidden anyway.
-    return hidden + [Path(p) for p in extra if not REPO_ROOT.is_relative_to(Path(p).resolve())]
+def _root_links() -> list[str]:
+    # /bin, /lib, ... of a merged-/usr system, so that /usr/bin/true finds its loader.
+    return [arg for m in sandbox_view.allowlist(0) if m.kind == "symlink" and m.inside.count("/") == 1
+            for arg in ("--symlink", m.source, m.inside)]
 
 
-def read_only_paths() -> list[str]:
-    """The project's visible folders and the Python installation(s) the kernel runs from."""
-    paths = [REPO_ROOT / e for e in VISIBLE_ENTRIES if (REPO_ROOT / e).exists()]
-    for prefix in {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve()}:
-        if not prefix.is_relative_to(REPO_ROOT):
-            paths.append(prefix)
-    return [str(p) for p in paths]
+def degraded_reasons(limits: "Limits | None" = None) -> tuple[str, ...]:
+    """The protections a sandboxed run on this machine would miss, each in one line; empty when none.
+
+    A grading worker calls this before taking work and refuses to grade while it is not empty.
+    """
+    cgroups = Cgroups(limits or Limits())
+    try:
+        return tuple(_protections(limits or Limits(), cgroups, isolation_available())[1])
+    finally:
+        cgroups.kill_all()
+
+
+def _protections(limits: "Limits", cgroups: "Cgroups", isolated: bool) -> tuple[list[str], list[str]]:
+    """(how each limit is enforced, which protections are missing) for a run with these cgroups."""
+    protections = [f"time: {limits.cell_timeout} s per cell (interrupt), {limits.notebook_timeout} s per notebook (kill)",
+                   f"output: {limits.output_bytes} bytes per cell", f"file size: RLIMIT_FSIZE={limits.file_bytes}",
+                   f"memory per process: RLIMIT_DATA={limits.memory_bytes}"]
+    degraded = []
+    if "memory" in cgroups.enforced:
+        protections.append(f"memory of the run: {cgroups.enforced['memory']}")
+    else:
+        degraded.append("no memory cgroup could be created: only the per-process RLIMIT_DATA limits memory, "
+                        "so several processes together may use more")
+    if "pids" in cgroups.enforced:
+        protections.append(f"processes: {cgroups.enforced['pids']}")
+    elif os.getuid() == 0:
+        degraded.append("no pids cgroup could be created and RLIMIT_NPROC is not enforced for root: "
+                        "the process count is NOT limited (a fork bomb is stopped only by the notebook time limit)")
+    else:
+        protections.append(f"processes: RLIMIT_NPROC={limits.max_processes} (per uid)")
+    if isolated:
+        protections += ["bubblewrap: new user (uid 65534), mount, pid, net, ipc, uts namespaces",
+                        "files: an allowlist, read-only (autograder.sandbox_view); environment: an allowlist",
+                        f"disk: work folder, /tmp and /dev/shm are tmpfs of {limits.disk_bytes} bytes each"]
+    else:
+        degraded.append(NO_BWRAP)
+    return protections, degraded
 
 
 # ---------------------------------------------------------------- cgroups
@@ -245,74 +294,66 @@ def _child_setup(cgroups: Cgroups):
 
 def run_sandboxed(nb: nbformat.NotebookNode, workdir: Path, *, cell_timeout: int | None = None,
                   notebook_timeout: int | None = None, hide: list[Path], env: dict[str, str] | None = None,
-                  limits: Limits | None = None) -> SandboxResult:
+                  limits: Limits | None = None, unsafe: bool = False) -> SandboxResult:
     """Execute `nb` with `workdir` as its only writable folder.
 
     Args:
         nb: the notebook to run (trusted cells already restored by nbgrader).
-        workdir: a fresh folder holding the grader's inputs; the kernel sees it as its working folder.
+        workdir: a fresh folder holding the grader's inputs; the kernel works in a copy of it.
         cell_timeout: overrides `limits.cell_timeout`.
         notebook_timeout: overrides `limits.notebook_timeout`.
-        hide: grading folders to hide from the kernel (gradebook, other submissions, ...).
-        env: extra environment variables for the kernel.
+        hide: grading folders the kernel must not see (gradebook, other submissions, ...): none of them
+            may lie inside a folder the sandbox shows (ValueError otherwise).
+        env: environment variables for the kernel, from `sandbox_view.FROM_GRADER` or WORKBOOK_*.
         limits: the run's resource limits (default: `Limits()`).
+        unsafe: without bubblewrap, run the notebook anyway, unsandboxed (else SandboxUnavailable).
     """
     limits = limits or Limits()
     if cell_timeout is not None or notebook_timeout is not None:
         limits = Limits(**{**limits.__dict__, **({"cell_timeout": cell_timeout} if cell_timeout else {}),
                            **({"notebook_timeout": notebook_timeout} if notebook_timeout else {})})
+    isolated = isolation_available()
+    if not isolated and not unsafe:
+        raise SandboxUnavailable(NO_BWRAP)
+    mounts = sandbox_view.allowlist(limits.disk_bytes)
+    _check_hidden(mounts, hide)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, workdir / "submission.ipynb")
-    isolated = isolation_available()
-    inside = MOUNT_POINT if isolated else workdir
     cgroups = Cgroups(limits)
-    protections = [f"time: {limits.cell_timeout} s per cell (interrupt), {limits.notebook_timeout} s per notebook (kill)",
-                   f"output: {limits.output_bytes} bytes per cell", f"file size: RLIMIT_FSIZE={limits.file_bytes}",
-                   f"memory per process: RLIMIT_DATA={limits.memory_bytes}"]
-    degraded = []
-    if "memory" in cgroups.enforced:
-        protections.append(f"memory of the run: {cgroups.enforced['memory']}")
-    else:
-        degraded.append("no memory cgroup could be created: only the per-process RLIMIT_DATA limits memory, "
-                        "so several processes together may use more")
-    if "pids" in cgroups.enforced:
-        protections.append(f"processes: {cgroups.enforced['pids']}")
-    elif os.getuid() == 0:
-        degraded.append("no pids cgroup could be created and RLIMIT_NPROC is not enforced for root: "
-                        "the process count is NOT limited (a fork bomb is stopped only by the notebook time limit)")
-    else:
-        protections.append(f"processes: RLIMIT_NPROC={limits.max_processes} (per uid)")
-    args = [sys.executable, "-m", "autograder.sandbox_runner", "--workdir", str(inside),
-            "--cell-timeout", str(limits.cell_timeout),
-            "--notebook-timeout", str(limits.notebook_timeout), "--memory", str(limits.memory_bytes),
-            "--output-bytes", str(limits.output_bytes), "--file-bytes", str(limits.file_bytes)]
-    if "pids" not in cgroups.enforced:
-        args += ["--nproc", str(limits.max_processes)]
-    if isolated:
-        MOUNT_POINT.mkdir(parents=True, exist_ok=True)
-        args += ["--bind", str(workdir), "--project", str(REPO_ROOT), "--disk-bytes", str(limits.disk_bytes),
-                 "--read-only", *read_only_paths()]
-        for path in hidden_paths(hide):
-            args += ["--hide", str(path)]
-        cmd = [*UNSHARE, *args]
-        protections += ["namespaces: user, mount, net, pid (unshare)", "files: project read-only, instructor files hidden",
-                        f"disk: work folder is a tmpfs of {limits.disk_bytes} bytes, /tmp private"]
-    else:
-        degraded.append("namespaces are unavailable (unshare failed): the notebook runs without file hiding, "
-                        "read-only mounts, a size-limited work folder or network isolation")
-        cmd = args
+    protections, degraded = _protections(limits, cgroups, isolated)
+    if not isolated:
+        degraded[-1] = UNSAFE
     for line in degraded:
         log.warning("SANDBOX DEGRADED: %s", line)
-    kernel_env = {k: v for k, v in os.environ.items() if not k.startswith(("NBGRADER", "JPY_"))}
-    if limits.threads > 0:
-        kernel_env.update({var: str(limits.threads) for var in THREAD_VARS})
-    kernel_env.update(env or {})
-    kernel_env.update({"WORKBOOK_GRADING_DIR": str(inside / ".grading"), "HOME": str(inside),
-                       "MPLCONFIGDIR": str(inside / ".matplotlib"), "PYTHONDONTWRITEBYTECODE": "1"})
-    kernel_env.pop("PYTHONPATH", None)
-    proc = subprocess.Popen(cmd, cwd=workdir, env=kernel_env, start_new_session=True,
-                            preexec_fn=_child_setup(cgroups), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    home = HOME if isolated else str(workdir)
+    kernel_env = sandbox_view.kernel_environment(home, os.environ, env or {}, limits.threads, isolated)
+    results = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
+    runner = ["--workdir", home, "--results-fd", str(results), "--cell-timeout", str(limits.cell_timeout),
+              "--notebook-timeout", str(limits.notebook_timeout), "--memory", str(limits.memory_bytes),
+              "--output-bytes", str(limits.output_bytes), "--file-bytes", str(limits.file_bytes),
+              "--cell-timeouts", json.dumps(dict(limits.cell_timeouts))]
+    if "pids" not in cgroups.enforced:
+        runner += ["--nproc", str(limits.max_processes)]
+    fds = [results]
+    if isolated:
+        options, files = sandbox_view.bwrap_options(mounts, kernel_env)
+        for key, text in files.items():
+            fds.append(_memfd(text))
+            options = [str(fds[-1]) if a == key else a for a in options]
+        # Through a descriptor: the sandbox's init (pid 1, bwrap) shows the kernel its command line, which
+        # must not name host paths.
+        fds.append(_memfd("\0".join(options) + "\0"))
+        cmd = [BWRAP, "--args", str(fds[-1]), "--", sandbox_view.interpreter(), RUNNER, *runner]
+    else:
+        cmd = [sys.executable, str(RUNNER_SOURCE), *runner]
+    try:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=kernel_env, start_new_session=True, stdin=subprocess.DEVNULL,
+                                preexec_fn=_child_setup(cgroups), pass_fds=fds,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    finally:
+        for fd in fds:
+            os.close(fd)
     timed_out = False
     try:
         output, _ = proc.communicate(timeout=limits.notebook_timeout)
@@ -336,6 +377,23 @@ def run_sandboxed(nb: nbformat.NotebookNode, workdir: Path, *, cell_timeout: int
             message = f"the notebook run ended abnormally (exit {proc.returncode}): {text[-300:]}"
         return SandboxResult(executed, "crashed", message, **common)
     return SandboxResult(executed, "ok", "", **common)
+
+
+def _memfd(text: str) -> int:
+    """A descriptor of an in-memory file holding `text`, read from its start (bubblewrap's --args, data files)."""
+    fd = os.memfd_create("sandbox", 0)
+    os.write(fd, text.encode())
+    os.lseek(fd, 0, os.SEEK_SET)
+    return fd
+
+
+def _check_hidden(mounts: list, hide: list[Path]) -> None:
+    for folder in hide:
+        folder = Path(folder).resolve()
+        for m in mounts:
+            if m.kind == "ro" and folder.is_relative_to(m.source):
+                raise ValueError(f"{folder} must stay hidden from kernels but lies inside {m.source}, which they see "
+                                 f"read-only at {m.inside}; grade into (or from) a folder outside it")
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -1,16 +1,17 @@
-"""Runs inside the sandbox's namespaces: set up the mounts and limits, then execute the notebook with nbclient.
+"""Runs inside the sandbox: copy the grader's inputs in, then execute the notebook with nbclient.
 
-Started by `autograder.sandbox.run_sandboxed`; not meant to be run by hand. Every import happens
-before the instructor's folders are hidden. With `--bind` the kernel works in a size-limited tmpfs
-(`--disk-bytes`); the runner keeps a descriptor of the grader's folder, opened before it is hidden,
-writes the executed notebook there and copies back only the recordings.
+Started by `autograder.sandbox.run_sandboxed` (inside bubblewrap, from a read-only copy of this file);
+not meant to be run by hand. It imports nothing of the autograder. `--results-fd` is a descriptor of
+the grader's folder for this run, the runner's only way out: it copies the inputs from there into the
+work folder and writes the executed notebook and the recordings (regular files only) back. The runner
+makes itself non-dumpable first, so the kernel (same uid) cannot open that descriptor through /proc.
 """
 import argparse
+import ctypes
 import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,58 +29,22 @@ from nbclient.exceptions import DeadKernelError  # noqa: E402
 
 RECORDINGS = Path(".grading") / "outputs"
 NOTEBOOK_TIMEOUT = "the notebook's time limit was reached before this cell ran"
+_PR_SET_DUMPABLE = 4
 
 
-def _mount(*args: str, pass_fds: tuple[int, ...] = ()) -> None:
-    subprocess.run(["mount", *args], check=True, capture_output=True, pass_fds=pass_fds)
+def seal(results: int) -> None:
+    """Keep the grader's folder to this process: non-dumpable (its /proc/<pid>/fd is closed to other
+    processes of the sandbox) and the descriptor closed on exec (the kernel never inherits it)."""
+    ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0)
+    os.set_inheritable(results, False)
 
 
-def _hide(path: str) -> None:
-    target = Path(path)
-    if target.is_dir():
-        _mount("-t", "tmpfs", "-o", "size=1m,mode=0555", "hidden", path)
-    elif target.exists():
-        _mount("--bind", "/dev/null", path)
-
-
-def private_tmp(keep: Path) -> None:
-    """Give the kernel an empty /tmp; when the project itself lives under /tmp, put it back in there.
-
-    Hiding the other entries of /tmp is not enough: the kernel could still create new files in the
-    host's /tmp. So /tmp is always a fresh tmpfs; a project under it is reattached at its own path with
-    `--rbind` from a descriptor opened before, which keeps the mounts already made on it (read-only
-    binds, hidden folders, the work folder).
-    """
-    tmp = Path("/tmp")
-    if not keep.is_relative_to(tmp):
-        _mount("-t", "tmpfs", "-o", "size=512m", "sandbox-tmp", "/tmp")
+def copy_inputs(results: int, workdir: Path) -> None:
+    """Copy the grader's inputs (the notebook, .grading/inputs) into the work folder, unless it is that folder."""
+    source = Path(f"/proc/self/fd/{results}")
+    if os.path.samestat(os.fstat(results), os.stat(workdir)):
         return
-    fd = os.open(keep, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        _mount("-t", "tmpfs", "-o", "size=512m", "sandbox-tmp", "/tmp")
-        keep.mkdir(parents=True)
-        # --no-canonicalize: mount must hand the magic link itself to the kernel, not the path it names.
-        _mount("--no-canonicalize", "--rbind", f"/proc/self/fd/{fd}", str(keep), pass_fds=(fd,))
-    finally:
-        os.close(fd)
-
-
-def isolate(bind: str, workdir: str, read_only: list[str], hide: list[str], project: str, disk_bytes: int) -> int:
-    """Make the project read-only, give the kernel a tmpfs work folder, hide the rest, make /tmp private.
-
-    Returns a descriptor of the grader's folder (`bind`), for copying the results back.
-    """
-    # Order matters: a later bind of a parent would cover the work folder's mount.
-    for path in read_only:
-        _mount("--bind", path, path)
-        _mount("-o", "remount,bind,ro", path)
-    outside = os.open(bind, os.O_RDONLY | os.O_DIRECTORY)
-    _mount("-t", "tmpfs", "-o", f"size={disk_bytes},mode=0700", "sandbox-work", workdir)
-    shutil.copytree(bind, workdir, dirs_exist_ok=True)
-    for path in hide:
-        _hide(path)
-    private_tmp(Path(project))
-    return outside
+    shutil.copytree(source, workdir, dirs_exist_ok=True)
 
 
 _COPIED: dict[str, tuple[int, int]] = {}
@@ -184,46 +149,45 @@ def set_limits(memory: int, file_bytes: int, nproc: int | None) -> None:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workdir", required=True)
+    parser.add_argument("--results-fd", type=int, required=True)
     parser.add_argument("--cell-timeout", type=int, required=True)
+    parser.add_argument("--cell-timeouts", type=json.loads, default={}, help="grade id or cell id -> seconds")
     parser.add_argument("--notebook-timeout", type=int, required=True)
     parser.add_argument("--memory", type=int, required=True)
     parser.add_argument("--output-bytes", type=int, required=True)
     parser.add_argument("--file-bytes", type=int, required=True)
-    parser.add_argument("--disk-bytes", type=int, default=2**30)
     parser.add_argument("--nproc", type=int)
-    parser.add_argument("--bind")
-    parser.add_argument("--read-only", action="append", nargs="+", default=[])
-    parser.add_argument("--hide", action="append", default=[])
-    parser.add_argument("--project", help="the project root, which must stay visible")
     args = parser.parse_args(argv)
-    workdir = Path(args.workdir)
-    outside = None
-    if args.bind:
-        outside = isolate(args.bind, args.workdir, [p for group in args.read_only for p in group], args.hide,
-                          args.project, args.disk_bytes)
-        os.chdir(workdir)
+    workdir, outside = Path(args.workdir), args.results_fd
+    seal(outside)
+    copy_inputs(outside, workdir)
+    os.chdir(workdir)
     set_limits(args.memory, args.file_bytes, args.nproc)
     nb = nbformat.read(workdir / "submission.ipynb", as_version=4)
     # The asynchronous manager: a blocking one deadlocks when nbclient interrupts a cell from its event loop.
     km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / "kernel"))
-
-    target = outside if outside is not None else os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
+    copies = not os.path.samestat(os.fstat(outside), os.stat(workdir))
 
     def save():
         # Straight into the grader's folder: a kernel that filled its own disk must not lose the notebook.
-        fd = os.open(".executed.ipynb.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600, dir_fd=target)
+        fd = os.open(".executed.ipynb.tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600, dir_fd=outside)
         with open(fd, "w", encoding="utf-8") as f:
             f.write(nbformat.writes(nb))
-        os.replace(".executed.ipynb.tmp", "executed.ipynb", src_dir_fd=target, dst_dir_fd=target)
-        if outside is not None:
+        os.replace(".executed.ipynb.tmp", "executed.ipynb", src_dir_fd=outside, dst_dir_fd=outside)
+        if copies:
             copy_back(workdir, outside)
+
+    def cell_timeout(cell):
+        # The reference run's limit of this cell (by grade id, then cell id), else the default.
+        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        return args.cell_timeouts.get(grade_id) or args.cell_timeouts.get(cell.get("id")) or args.cell_timeout
 
     # The run stops itself a little before the grader's hard kill, so the notebook so far comes back.
     deadline = time.monotonic() + max(1, args.notebook_timeout - 10)
-    client = CappedClient(nb, km=km, timeout=args.cell_timeout, allow_errors=True, interrupt_on_timeout=True,
-                          output_bytes=args.output_bytes, deadline=deadline, save=save,
-                          error_on_timeout={"ename": "CellTimeoutError", "evalue": f"the cell ran longer than {args.cell_timeout} s",
-                                            "traceback": [f"CellTimeoutError: the cell ran longer than {args.cell_timeout} s"]},
+    client = CappedClient(nb, km=km, timeout=args.cell_timeout, timeout_func=cell_timeout, allow_errors=True,
+                          interrupt_on_timeout=True, output_bytes=args.output_bytes, deadline=deadline, save=save,
+                          error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell ran longer than its time limit",
+                                            "traceback": ["CellTimeoutError: the cell ran longer than its time limit"]},
                           kernel_name="python3", resources={"metadata": {"path": str(workdir)}},
                           extra_arguments=["--HistoryManager.hist_file=:memory:"])
     status = 0

@@ -95,7 +95,7 @@ def write_golden_class(dest: Path) -> list[str]:
     slice_notebooks = ["01_imagenette", "02_normalization"]
     write_submission(dest / "reference", reference=True, notebooks=slice_notebooks)
     write_submission(dest / "blank", notebooks=slice_notebooks)
-    from tests.submissions.mutants import label_smoothing, resizing
+    from tests.submissions.mutants import label_smoothing, resizing, tta
 
     # The seed student's mistakes, each where the workbook asks for it: 01's answers, the growing batch
     # size (03), `cbs=mixup` (05) and the label smoothing target [0.01, 0.01, 0.01, 0.96, 0.01] (06).
@@ -111,6 +111,10 @@ def write_golden_class(dest: Path) -> list[str]:
                        "streaming_channel_stats": "streaming_stats_solution"}[mutant.target]
         write_submission(dest / f"mutant_{i:02d}", {"02_normalization": {solution_id: function_source(mutant.fn, mutant.target)}},
                          reference=True, notebooks=["02_normalization"])
+    # Right on a CPU (the input is there too); on CUDA the judge sees the result leave the input's device.
+    write_submission(dest / "mutant_tta_on_cpu",
+                     {"04_test_time_augmentation": {"five_crop_tta_solution": function_source(tta.RAW["tta_results_on_cpu"], "five_crop_tta")}},
+                     reference=True, notebooks=["04_test_time_augmentation"])
     for name, attack in attacks.ATTACKS.items():
         write_submission(dest / f"attack_{name}", {"02_normalization": attack["fills"]}, notebooks=["02_normalization"])
     return sorted(p.name for p in dest.iterdir())

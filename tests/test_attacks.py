@@ -5,6 +5,7 @@ For every attack: no undeserved point, the affected cells lose their points with
 the other submissions grade normally, and the gradebook stays consistent.
 """
 import hashlib
+import os
 import socket
 import sqlite3
 import threading
@@ -16,12 +17,15 @@ import pytest
 from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.grading import grade_class, make_api
 from tests.submissions.attacks import target
-from tests.submissions.attacks.target import ALL_CELLS, ATTACKS, NOTEBOOK
+from tests.submissions.attacks.target import ATTACKS, NOTEBOOK
 
 pytestmark = pytest.mark.slow
 POINTS = {"channel_stats_values": 2, "channel_stats_errors": 1, "normalize_values": 2, "normalize_errors": 1}
-SANDBOX = {"cell_timeout": 10, "notebook_timeout": 120, "memory_bytes": 2 * 2**30, "max_processes": 128,
+# Time limits derived from the small assignment's recorded run (~0 s per cell): the floors.
+CELL_FLOOR = 10
+SANDBOX = {"cell_floor": CELL_FLOOR, "notebook_floor": 120, "memory_bytes": 2 * 2**30, "max_processes": 128,
            "output_bytes": 100_000}
+TOKEN = ("GRADER_API_TOKEN", "tok-7c1e5b9d2f")  # a credential in the grader's environment
 
 
 def _checksums(folder: Path) -> dict[str, str]:
@@ -62,15 +66,29 @@ def graded(tmp_path_factory):
     server = _Server(target.reference_solutions(source_root)["channel_stats_solution"])
     subs = root / "submissions"
     paths = {"source": str(source_root / ASSIGNMENT / f"{NOTEBOOK}.ipynb"), "gradebook": str(grading / "gradebook.db"),
-             "gradebook_db": str(grading / "gradebook.db"), "repo_source": str(REPO_ROOT / "source" / ASSIGNMENT / "02_normalization.ipynb"),
+             "gradebook_db": str(grading / "gradebook.db"),
+             "repo_source": str(REPO_ROOT / "source" / ASSIGNMENT / "02_normalization.ipynb"),
              "victim": str(subs / "reference" / f"{NOTEBOOK}.ipynb"),
-             "victim_copy": str(grading / "submitted" / "reference" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"), "port": server.port}
+             "victim_copy": str(grading / "submitted" / "reference" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"), "port": server.port,
+             # another course's grading run on the same machine, with a correct submission in it
+             "other_run": str(root / "other-course" / "grading" / "submitted" / "alice" / ASSIGNMENT / f"{NOTEBOOK}.ipynb"),
+             "other_glob": str(root / "*" / "*" / "submitted" / "*" / ASSIGNMENT / "*.ipynb"),
+             "outside": str(root / "escaped.txt"), "home": str(Path.home()),
+             "home_marker": str(Path.home() / f"escaped-{root.name}.txt"), "sleep": CELL_FLOOR - 1}
     target.write_submissions(root / "release", source_root, subs, paths)
+    other = Path(paths["other_run"])
+    other.parent.mkdir(parents=True)
+    other.write_bytes((subs / "reference" / f"{NOTEBOOK}.ipynb").read_bytes())
     before = _checksums(subs)
-    results = {r.student: r for r in grade_class(subs, grading, jobs=2, source_root=source_root, sandbox=SANDBOX,
-                                                             feedback=False)}
-    server.sock.close()
-    return {"root": root, "grading": grading, "subs": subs, "results": results, "before": before, "server": server}
+    os.environ[TOKEN[0]] = TOKEN[1]
+    try:
+        results = {r.student: r for r in grade_class(subs, grading, jobs=2, source_root=source_root, sandbox=SANDBOX,
+                                                     feedback=False)}
+    finally:
+        del os.environ[TOKEN[0]]
+        server.sock.close()
+    return {"root": root, "grading": grading, "subs": subs, "results": results, "before": before, "server": server,
+            "paths": paths, "source_root": source_root}
 
 
 def cells(result) -> dict[str, float]:
@@ -96,6 +114,8 @@ def problems(graded, name: str) -> list[str]:
     if result.status != "graded":
         return [f"not graded: {result.status}"]
     found, scores, shown = [], cells(result), messages(graded, f"attack_{name}")
+    if result.max_total != sum(POINTS.values()) or set(scores) != set(POINTS):
+        found.append(f"graded cells changed: {sorted(scores)}, out of {result.max_total} points")
     for cell, points in POINTS.items():
         score = scores.get(cell)
         if cell in attack["earns"]:
@@ -149,8 +169,48 @@ def test_no_connection_reached_the_grading_machine(graded):
 
 def test_nothing_escaped_to_disk(graded):
     assert not Path("/tmp/pwned").exists() and not Path("/tmp/huge.bin").exists()
+    escaped = [p for p in (graded["paths"]["outside"], "/tmp/pwned-outside", graded["paths"]["home_marker"], "/etc/pwned",
+                           "/opt/pwned") if Path(p).exists()]
+    for path in escaped:  # clean up, then fail
+        Path(path).unlink()
+    assert escaped == []
     big = [p for p in graded["root"].rglob("*") if p.is_file() and p.stat().st_size > 50 * 2**20]
     assert big == []
+
+
+def _autograded_text(graded, student) -> str:
+    return (graded["grading"] / "autograded" / student / ASSIGNMENT / f"{NOTEBOOK}.ipynb").read_text()
+
+
+def test_no_host_secret_or_path_reaches_the_outputs(graded):
+    """What the prying attacks printed (their autograded notebooks, which feedback shows) holds no credential,
+    no line of /etc/shadow, no listing of the grader's home and no host path of the grading folders."""
+    shadow = [line for line in Path("/etc/shadow").read_text().splitlines() if line.strip()]
+    for name in ("read_home_and_shadow", "environment_token", "mountinfo_paths"):  # (the others print paths they were given)
+        text = _autograded_text(graded, f"attack_{name}")
+        assert TOKEN[1] not in text
+        assert not any(line in text for line in shadow)
+        assert f"listed {graded['paths']['home']}" not in text and "listed /root" not in text
+        for host in (graded["grading"], graded["subs"], graded["root"]):
+            assert str(host) not in text, (name, str(host))
+    assert "denied /etc/shadow" in _autograded_text(graded, "attack_read_home_and_shadow")
+
+
+def test_environment_token_is_not_in_the_feedback(graded):
+    student = "attack_environment_token"
+    api = make_api(graded["grading"], source_root=graded["source_root"])
+    assert api.generate_feedback(ASSIGNMENT, student, force=True)["success"]
+    html = (graded["grading"] / "feedback" / student / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
+    assert "WORKBOOK_GRADING_DIR" in html  # the kernel's environment was printed: only the allowlisted part
+    assert TOKEN[0] not in html and TOKEN[1] not in html
+
+
+def test_sleeping_submission_is_stopped_at_the_reference_limit(graded):
+    """The cell limit comes from the small assignment's recorded run (its floor), not a fixed 120 s: every
+    graded cell of the sleeper is interrupted after CELL_FLOOR seconds."""
+    shown = messages(graded, "attack_sleep_under_limit")
+    for cell in POINTS:
+        assert f"CellTimeoutError: the cell ran longer than {CELL_FLOOR} s" in shown[cell], shown[cell]
 
 
 def test_attacks_contained_summary(graded, capsys):

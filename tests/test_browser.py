@@ -28,6 +28,7 @@ ARTIFACTS = ROOT / "test-artifacts" / "browser"
 STUDENT_ARGS = ("--ServerApp.jpserver_extensions=nbgrader.server_extensions.formgrader=False",)
 # As `make lab`: student_lab/ first on the config path turns off nbgrader's instructor plugins.
 STUDENT_ENV = {"JUPYTER_CONFIG_PATH": os.pathsep.join([str(ROOT / "student_lab"), str(ROOT)])}
+ANNOUNCEMENTS = "@jupyterlab/apputils-extension:announcements"
 INSTRUCTOR_PLUGINS = ("@jupyter/nbgrader:create-assignment", "@jupyter/nbgrader:formgrader",
                       "@jupyter/nbgrader:course-list")
 CELLS = ".jp-Notebook .jp-Cell"
@@ -259,6 +260,10 @@ def test_student_and_instructor_in_jupyterlab(browser_setup):
             "() => JSON.parse(document.getElementById('jupyter-config-data').textContent).disabledExtensions || []")
         off = [p for p in INSTRUCTOR_PLUGINS if p in disabled]
         assert off == (list(INSTRUCTOR_PLUGINS) if who == "student" else []), (who, disabled)
+    # No "get notified about official Jupyter news?" toast for students (the announcements plugin is off).
+    assert ANNOUNCEMENTS in page.evaluate(
+        "() => JSON.parse(document.getElementById('jupyter-config-data').textContent).disabledExtensions || []")
+    assert "official Jupyter news" not in page.locator("body").inner_text()
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile("^Nbgrader$")).click()
     menu = page.locator(".lm-Menu-content .lm-Menu-itemLabel").all_inner_texts()
     assert "Assignment List" in menu and not {"Formgrader", "Course List"} & set(menu), menu

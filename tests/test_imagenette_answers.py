@@ -1,10 +1,15 @@
 """The answer checks of 01_imagenette: right answers pass; the seed student's answers and wrong forms fail."""
+import nbformat
 import pytest
 import torch
 
 from autograder.checks import REGISTRY, seed_for
 from autograder.checks.imagenette import CHECKS, choice
+from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.judge import record_in_process
+from workbook.checks import expect_equal, expect_one_of
+
+RELEASE = REPO_ROOT / "release" / ASSIGNMENT
 
 SEED = seed_for("tests", "ada", "imagenette")
 GRADE_IDS = {"imagenet_is", "why_imagenette_first", "first_prototype_step"}
@@ -21,18 +26,47 @@ def test_the_notebook_checks_are_registered_as_answer_checks():
         assert check.value_answer is not None and check.target == "" and check.make_cases is None
 
 
-@pytest.mark.parametrize("answer", ["data set", "dataset", "Data Set", "  dataset ", "a data set", "an image dataset"])
+@pytest.mark.parametrize("answer", ["data set", "dataset", "Data Set", "  dataset ", "a data set", "The Dataset"])
 def test_imagenet_is_a_data_set(answer):
     result = verdict("imagenet_is", answer)
     assert result.passed, result.message
 
 
-@pytest.mark.parametrize("answer", ["model", "a computer vision model", "computer vision model", "Model",
-                                    "architecture", "library", "competition", ""])
+@pytest.mark.parametrize("answer", ["model", "Model", "a model", "architecture", "library"])
 def test_imagenet_is_not_a_model(answer):
     result = verdict("imagenet_is", answer)
     assert not result.passed
     assert result.message == f"the answer {answer.strip()!r} is not right"
+
+
+@pytest.mark.parametrize("answer", ["a computer vision model", "an image dataset", "competition", "", "a"])
+def test_imagenet_is_refuses_what_is_not_an_offered_string(answer):
+    result = verdict("imagenet_is", answer)
+    assert not result.passed
+    assert result.message.startswith('expected one of "model", "data set", "architecture", "library"')
+
+
+def _visible_test(notebook: str, grade_id: str, name: str, value) -> bool:
+    """Run the release notebook's visible test of `grade_id` with the student's variable set to `value`."""
+    nb = nbformat.read(RELEASE / f"{notebook}.ipynb", as_version=4)
+    source = next(c.source for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+    try:
+        exec(source, {"expect_one_of": expect_one_of, "expect_equal": expect_equal, name: value})
+    except AssertionError:
+        return False
+    return True
+
+
+# The visible test and the judge agree on which answers have a valid form (the judge then says whether it
+# is right): one owner of the comparison, `workbook.checks.normal_answer`.
+@pytest.mark.parametrize("notebook, grade_id, name", [("01_imagenette", "imagenet_is", "imagenet_is"),
+                                                      ("04_test_time_augmentation", "tta_speed", "tta_speed")])
+@pytest.mark.parametrize("answer", ["data set", "a Dataset", "an image dataset", "model", "the model", " Slower ",
+                                    "faster", "the same", "", "library", 3, None])
+def test_visible_test_and_judge_agree_on_valid_forms(notebook, grade_id, name, answer):
+    message = verdict(grade_id, answer).message
+    judged_valid = not message.startswith(("expected one of", "expected the answer as a string"))
+    assert _visible_test(notebook, grade_id, name, answer) == judged_valid, message
 
 
 @pytest.mark.parametrize("answer", [None, 1, ["data set"], ("data set",), b"data set", {"answer": "data set"}])

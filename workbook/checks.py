@@ -6,7 +6,7 @@ traceback without reading the rest of it.
 """
 import torch
 
-__all__ = ["expect_close", "expect_equal", "expect_raises", "expect_shape", "describe"]
+__all__ = ["expect_close", "expect_equal", "expect_one_of", "expect_raises", "expect_shape", "describe", "normal_answer"]
 
 
 def describe(value, max_items: int = 6) -> str:
@@ -53,6 +53,24 @@ def expect_equal(received, expected, what: str) -> None:
     """Fail unless `received == expected` for plain values (strings, numbers, lists, types)."""
     if type(received) is not type(expected) or received != expected:
         raise AssertionError(f"{what}: expected {describe(expected)}, received {describe(received)}")
+
+
+def normal_answer(text: str) -> str:
+    """A written answer as every check compares it: lower case, no leading article, no spaces
+    ("A Data set" and "dataset" are the same answer)."""
+    words = text.lower().split()
+    if len(words) > 1 and words[0] in ("a", "an", "the"):
+        words = words[1:]
+    return "".join(words)
+
+
+def expect_one_of(received, options, what: str) -> None:
+    """Fail unless `received` is a string naming one of `options` (compared by `normal_answer`)."""
+    shown = ", ".join(f'"{o}"' for o in options)
+    if not isinstance(received, str):
+        raise AssertionError(f"{what}: expected a string, one of {shown}; received {describe(received)}")
+    if normal_answer(received) not in {normal_answer(o) for o in options}:
+        raise AssertionError(f"{what}: expected one of {shown}; received {received!r}")
 
 
 def expect_raises(error_types, fn, *args, what: str, **kwargs) -> None:

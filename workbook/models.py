@@ -116,6 +116,8 @@ def make_learner(dls, *, model: nn.Module | None = None, loss_func=None, cbs=Non
     seed_dataloaders(dls, seed)
     if model is None:
         model = small_xresnet(n_out=dls.c)
+    if getattr(dls, "device", None) is not None:
+        model.to(dls.device)  # fastai moves it only when fit starts; a direct call before that needs it there
     return Learner(dls, model, loss_func=loss_func, metrics=accuracy, cbs=cbs,
                    path=Path(path) if path is not None else cache_dir())
 

@@ -28,14 +28,13 @@ def choice(correct: str, letters: str = "abcd"):
     return value_answer
 
 
-# ImageNet (ILSVRC) is a collection of labelled images: "data set" in either spelling, with or
-# without an article. "model", "architecture" and "library" are the other options the notebook offers.
-IMAGENET_IS = {"data set", "dataset", "a data set", "a dataset", "image data set", "image dataset",
-               "an image data set", "an image dataset"}
+# ImageNet (ILSVRC) is a collection of labelled images. The notebook offers these four strings; any
+# spelling `workbook.checks.normal_answer` maps to one of them is that answer ("a dataset", "Data Set").
+IMAGENET_IS_OPTIONS = ["model", "data set", "architecture", "library"]
 
 CHECKS = [
     Check("imagenet_is", "ImageNet is a data set (models are trained on it; it is not itself a model)",
-          value_answer=answer_in(IMAGENET_IS, '"model", "data set", "architecture" or "library"')),
+          value_answer=answer_in({"data set"}, IMAGENET_IS_OPTIONS)),
     Check("why_imagenette_first", "ideas are tried on Imagenette first because its experiments take minutes, "
           "not days; the promising ones are then confirmed on ImageNet",
           value_answer=choice("b")),

@@ -30,9 +30,8 @@ def write_source(source_root: Path) -> Path:
     master = nbformat.read(REPO_ROOT / "source" / ASSIGNMENT / "02_normalization.ipynb", as_version=4)
     by_id = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in master.cells}
     cells = [nbformat.v4.new_code_cell(IMPORTS)] + [by_id[g] for g in KEEP]
-    for cell in cells:
+    for cell in cells:  # the master's recorded run times stay: they set the time limits
         cell.outputs, cell.execution_count = [], None
-        cell.metadata.pop("execution", None)
     nb = nbformat.v4.new_notebook(cells=cells, metadata=master.metadata)
     folder = source_root / ASSIGNMENT
     folder.mkdir(parents=True, exist_ok=True)
@@ -47,6 +46,20 @@ def reference_solutions(source_root: Path) -> dict[str, str]:
 
 
 WRONG_STATS = "def channel_stats(x):\n    return torch.zeros(3), torch.ones(3)"
+
+
+
+def _stolen_solution(paths: str) -> str:
+    """Code that reads the notebooks at `paths` (a list expression, formatted later) and runs the first
+    `channel_stats` solution it finds there, or a wrong one when every read is denied."""
+    return ("import glob, json, pathlib\nsolution = None\n"
+            f"for path in {paths}:\n"
+            "    try:\n        text = pathlib.Path(path).read_text(errors='replace')\n"
+            "    except Exception as e:\n        print('denied', path, type(e).__name__)\n        continue\n"
+            "    for cell in json.loads(text)['cells']:\n"
+            "        if 'def channel_stats' in ''.join(cell['source']):\n            solution = ''.join(cell['source'])\n"
+            "exec(solution or " + repr(WRONG_STATS) + ")")
+
 
 ATTACKS = {
     "patch_checks": {
@@ -82,14 +95,7 @@ ATTACKS = {
     },
     "read_hidden_tests": {
         "what": "reads the master notebook, the gradebook (which stores hidden tests) and the reference from disk",
-        "fills": {"channel_stats_solution": (
-            "import json, pathlib\nsolution = None\n"
-            "for path in [{source!r}, {gradebook!r}, {repo_source!r}]:\n"
-            "    try:\n        text = pathlib.Path(path).read_text(errors='replace')\n"
-            "    except Exception as e:\n        print('denied', path, type(e).__name__)\n        continue\n"
-            "    for cell in json.loads(text)['cells']:\n"
-            "        if 'def channel_stats' in ''.join(cell['source']):\n            solution = ''.join(cell['source'])\n"
-            "exec(solution or " + repr(WRONG_STATS) + ")")},
+        "fills": {"channel_stats_solution": _stolen_solution("[{source!r}, {gradebook!r}, {repo_source!r}]")},
         "earns": NORMALIZE, "reason": "expected",
     },
     "write_gradebook": {
@@ -180,6 +186,28 @@ ATTACKS = {
             "    " + WRONG_STATS.replace("\n", "\n    "))},
         "earns": NORMALIZE, "reason": "expected",
     },
+    "recording_bomb": {
+        "what": "writes recordings whose zip entries inflate from a few hundred KiB to 128 MiB each (a zip bomb)",
+        "fills": {"channel_stats_solution": (
+            "import io, zipfile, workbook.recording as recording\n"
+            "out = recording.grading_dir() / 'outputs'\nout.mkdir(parents=True, exist_ok=True)\n"
+            "for probe in ['channel_stats_values', 'channel_stats_errors']:\n"
+            "    plain = io.BytesIO()\n    torch.save({{'probe': probe, 'results': []}}, plain)\n"
+            "    source = zipfile.ZipFile(plain)\n"
+            "    with zipfile.ZipFile(out / f'{{probe}}.pt', 'w', zipfile.ZIP_DEFLATED, compresslevel=1) as bomb:\n"
+            "        for info in source.infolist():\n            bomb.writestr(info.filename, source.read(info.filename))\n"
+            "        with bomb.open('archive/data/99', 'w') as entry:\n"
+            "            for _ in range(8):\n                entry.write(bytes(2**24))\n"
+            "channel_stats = None  # the visible checks fail, so the recorder never overwrites the bombs")},
+        "earns": NORMALIZE, "reason": "inflates to",
+    },
+    "tamper_metadata": {
+        "what": "marks a test cell grade: false with 0 points and adds a graded cell worth 100 points",
+        "fills": {"channel_stats_solution": WRONG_STATS},
+        "metadata": {"channel_stats_values": {"grade": False, "points": 0}},
+        "extra_cells": [{"grade_id": "bonus", "points": 100, "source": "print('free points')"}],
+        "earns": NORMALIZE, "reason": "expected",
+    },
     "huge_file": {
         "what": "writes a huge file into its folder and /tmp, then solves the exercise correctly",
         "fills": {"channel_stats_solution": (
@@ -188,16 +216,79 @@ ATTACKS = {
             "    except OSError as e:\n        print('refused', path, e)\n{reference_channel_stats}")},
         "earns": ALL_CELLS, "reason": "",
     },
+    "read_other_run": {
+        "what": "copies a correct solution from another grading run's submitted/ folder on the same machine",
+        "fills": {"channel_stats_solution": _stolen_solution("[{other_run!r}, *glob.glob({other_glob!r})]")},
+        "earns": NORMALIZE, "reason": "expected",
+    },
+    "write_outside": {
+        "what": "writes files outside its sandbox: beside the grading folders, into /tmp and the grader's home",
+        "fills": {"channel_stats_solution": (
+            "import pathlib\n"
+            "for path in [{outside!r}, '/tmp/pwned-outside', {home_marker!r}, '/etc/pwned', '/opt/pwned']:\n"
+            "    try:\n        pathlib.Path(path).write_text('escaped')\n        print('wrote', path)\n"
+            "    except Exception as e:\n        print('denied', path, type(e).__name__)\n" + WRONG_STATS)},
+        "earns": NORMALIZE, "reason": "expected",
+    },
+    "read_home_and_shadow": {
+        "what": "reads the grader's home, /etc/shadow and /etc/passwd and prints them into its feedback",
+        "fills": {"channel_stats_solution": (
+            "import os, pathlib\n"
+            "for path in [{home!r}, '/root', '/home']:\n"
+            "    try:\n        print('listed', path, os.listdir(path))\n"
+            "    except Exception as e:\n        print('denied', path, type(e).__name__)\n"
+            "for path in ['/etc/shadow', '/etc/passwd']:\n"
+            "    try:\n        print(pathlib.Path(path).read_text())\n"
+            "    except Exception as e:\n        print('denied', path, type(e).__name__)\n" + WRONG_STATS)},
+        "earns": NORMALIZE, "reason": "expected",
+    },
+    "environment_token": {
+        "what": "prints the grader's environment (which holds a token) into its feedback",
+        "fills": {"channel_stats_solution": (
+            "import os\nprint(dict(os.environ))\n"
+            "for pid in os.listdir('/proc'):\n"
+            "    try:\n        print(pid, open(f'/proc/{{pid}}/environ').read())\n"
+            "    except Exception as e:\n        print('denied', pid, type(e).__name__)\n" + WRONG_STATS)},
+        "earns": NORMALIZE, "reason": "expected",
+    },
+    "mountinfo_paths": {
+        "what": "reads /proc (mountinfo, command lines, links) for the grading folders' host paths and opens them",
+        "fills": {"channel_stats_solution": (
+            "import os, re, pathlib\nseen = open('/proc/self/mountinfo').read() + open('/proc/self/mounts').read()\n"
+            "for pid in [p for p in os.listdir('/proc') if p.isdigit()]:\n"
+            "    for name in ('cmdline', 'environ'):\n"
+            "        try:\n            seen += open(f'/proc/{{pid}}/{{name}}').read().replace(chr(0), ' ')\n"
+            "        except OSError:\n            pass\n"
+            "    for link in ('cwd', 'root', 'exe', *[f'fd/{{n}}' for n in range(64)]):\n"
+            "        try:\n            seen += ' ' + os.readlink(f'/proc/{{pid}}/{{link}}')\n"
+            "        except OSError:\n            pass\n"
+            "print(seen)\n"
+            "for path in set(re.findall(r'/[^\\s]*(?:grading|submitted|submissions)[^\\s]*', seen)):\n"
+            "    try:\n        print('opened', path, os.listdir(path))\n"
+            "    except Exception as e:\n        print('denied', path, type(e).__name__)\n" + WRONG_STATS)},
+        "earns": NORMALIZE, "reason": "expected",
+    },
+    "sleep_under_limit": {
+        "what": "sleeps just under the cell limit in every graded call (a correct solution otherwise)",
+        "fills": {"channel_stats_solution": "import time\n{reference_channel_stats}\n_honest_stats = channel_stats\n"
+                                            "def channel_stats(x):\n    time.sleep({sleep})\n    return _honest_stats(x)",
+                  "normalize_solution": "import time\n{reference_normalize}\n_honest_normalize = normalize\n"
+                                        "def normalize(*args, **kwargs):\n    time.sleep({sleep})\n"
+                                        "    return _honest_normalize(*args, **kwargs)"},
+        "earns": [], "reason": "CellTimeoutError",
+    },
 }
 
 
-def write_submissions(release: Path, source_root: Path, dest: Path, paths: dict[str, str]) -> list[str]:
+def write_submissions(release: Path, source_root: Path, dest: Path, paths: dict[str, str],
+                      attacks: tuple[str, ...] | None = None) -> list[str]:
     """Write the reference (also the victim of the attacks on other submissions), the blank release and every
-    attack as student folders under `dest`."""
+    attack (or only those named in `attacks`) as student folders under `dest`."""
     solutions = reference_solutions(source_root)
-    values = {**paths, "reference_channel_stats": solutions["channel_stats_solution"]}
+    values = {**paths, "reference_channel_stats": solutions["channel_stats_solution"],
+              "reference_normalize": solutions["normalize_solution"]}
 
-    def write(student: str, fills: dict[str, str], delete=(), reference: bool = True):
+    def write(student: str, fills: dict[str, str], delete=(), reference: bool = True, metadata=None, extra_cells=()):
         nb = nbformat.read(release / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
         answers = {**(solutions if reference else {}), **fills}
         cells = []
@@ -207,7 +298,12 @@ def write_submissions(release: Path, source_root: Path, dest: Path, paths: dict[
                 continue
             if grade_id in answers:
                 cell.source = answers[grade_id]
+            cell.metadata.get("nbgrader", {}).update((metadata or {}).get(grade_id, {}))
             cells.append(cell)
+        for extra in extra_cells:  # a graded cell of the student's own, with nbgrader metadata like the release's
+            cells.append(nbformat.v4.new_code_cell(extra["source"], metadata={"nbgrader": {
+                "grade": True, "grade_id": extra["grade_id"], "locked": True, "points": extra["points"],
+                "schema_version": 3, "solution": False, "task": False}}))
         nb.cells = cells
         (dest / student).mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, dest / student / f"{NOTEBOOK}.ipynb")
@@ -215,5 +311,8 @@ def write_submissions(release: Path, source_root: Path, dest: Path, paths: dict[
     write("reference", {})
     write("blank", {}, reference=False)
     for name, attack in ATTACKS.items():
-        write(f"attack_{name}", {k: v.format(**values) for k, v in attack["fills"].items()}, attack.get("delete", ()))
+        if attacks is not None and name not in attacks:
+            continue
+        write(f"attack_{name}", {k: v.format(**values) for k, v in attack["fills"].items()}, attack.get("delete", ()),
+              metadata=attack.get("metadata"), extra_cells=attack.get("extra_cells", ()))
     return sorted(p.name for p in dest.iterdir())
