@@ -150,6 +150,7 @@ class SandboxedExecute(NbGraderPreprocessor):
         # The kernel shows, and the judge checks, the per-student parameters of the id nbgrader files
         # this submission under (workbook.variants).
         env = {STUDENT_ENV: student, **({"WORKBOOK_FAST": "1"} if self.fast else {})}
+        env["WORKBOOK_DATA"] = "synthetic"     # every student on the embedded set, whatever the grader's shell says
         if self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = self.gpu
         run = remote_runner(self.scheduler) if self.scheduler else run_sandboxed

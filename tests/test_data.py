@@ -255,8 +255,8 @@ def test_get_imagenette_rejects_bad_arguments(tmp_path):
         get_imagenette("imagewoof")
     with pytest.raises(ValueError, match="url"):
         get_imagenette("synthetic", url="http://127.0.0.1/x.tgz")
-    with pytest.raises(ValueError, match="synthetic"):
-        get_imagenette("160", label_noise=0.2)
+    with pytest.raises(ValueError, match="variant must be one of"):
+        get_imagenette("160", variant="huge")
     with pytest.raises(TypeError):
         get_imagenette(160)
 
@@ -266,8 +266,8 @@ def test_get_imagenette_rejects_bad_arguments(tmp_path):
 # --------------------------------------------------------------------------------------------
 def test_imagenette_path_env_var_is_used(monkeypatch, tiny):
     monkeypatch.setenv("IMAGENETTE_PATH", str(tiny))
-    assert get_imagenette("160") == tiny
-    assert get_imagenette("full", url="http://127.0.0.1:9/never-used.tgz") == tiny
+    assert get_imagenette("160", variant="all") == tiny
+    assert get_imagenette("full", variant="all", url="http://127.0.0.1:9/never-used.tgz") == tiny
 
 
 def test_imagenette_path_without_val_is_a_clear_error(monkeypatch, tmp_path):
@@ -313,11 +313,13 @@ import json, sys, time
 from workbook.data import get_imagenette
 served, dead, out = sys.argv[1:4]
 result = {}
-path = get_imagenette("160", url=served)
+path = get_imagenette("160", variant="all", url=served)
 result["downloaded"] = str(path)
 start = time.perf_counter()
-result["cached"] = str(get_imagenette("160", url=dead + "/imagenette2-160.tgz"))
+result["cached"] = str(get_imagenette("160", variant="all", url=dead + "/imagenette2-160.tgz"))
 result["cached_s"] = time.perf_counter() - start
+# WORKBOOK_DATA=160 is set: the default data set is a sample of the downloaded copy
+result["sample"] = str(get_imagenette(url=dead + "/imagenette2-160.tgz"))
 for key, url in (("refused", dead + "/imagenette2-320.tgz"),
                  ("unresolvable", "http://imagenette.invalid/imagenette2-320.tgz")):
     start = time.perf_counter()
@@ -347,6 +349,7 @@ def real_data_run(tmp_path_factory):
     checks_before = checks.read_bytes()
     env = {**os.environ, "HOME": str(home), "FASTAI_HOME": str(work / "fastai_home"),
            "TORCH_HOME": str(work / "torch"), "MPLCONFIGDIR": str(work / "mpl"),
+           "WORKBOOK_CACHE": str(work / "cache"), "WORKBOOK_DATA": "160",
            "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), os.environ.get("PYTHONPATH", "")])}
     env.pop("IMAGENETTE_PATH", None)
     out = work / "result.json"
@@ -381,6 +384,9 @@ def test_extracted_copy_is_reused_without_network(real_data_run):
     result = real_data_run["result"]
     assert result["cached"] == result["downloaded"]
     assert result["cached_s"] < 1.0
+    sample = Path(result["sample"])
+    assert sample.parent == real_data_run["work"] / "cache" / "data"
+    assert {p.resolve() for p in sample.rglob("*.JPEG")} == set(Path(result["downloaded"]).rglob("*.JPEG"))
 
 
 @pytest.mark.parametrize("case", ["refused", "unresolvable"])
@@ -554,3 +560,93 @@ def test_module_exports_exist():
 
 def test_generated_folder_is_readable_by_everyone(tiny):
     assert tiny.stat().st_mode & 0o755 == 0o755
+
+
+# --------------------------------------------------------------------------------------------
+# The WORKBOOK_DATA switch, samples of real data, class names
+# --------------------------------------------------------------------------------------------
+@pytest.fixture()
+def real_copy(tmp_path, tiny, monkeypatch):
+    """IMAGENETTE_PATH set to a copy of the tiny set under real WordNet ids; subsets go to tmp_path/cache."""
+    from tests.real_layout import imagenette_copy
+    copy = imagenette_copy(tiny, tmp_path / "imagenette2-160")
+    monkeypatch.setenv("IMAGENETTE_PATH", str(copy))
+    monkeypatch.setenv("WORKBOOK_CACHE", str(tmp_path / "cache"))
+    return copy
+
+
+def test_workbook_data_switches_the_default_data_set(real_copy, monkeypatch):
+    monkeypatch.setenv("WORKBOOK_DATA", "160")
+    assert data.data_name() == "160"
+    sample = get_imagenette(variant="tiny")
+    assert sample.parent == real_copy.parent / "cache" / "data"
+    assert data.class_names(sample)[2] == "cassette player"            # n02979186, not "ring"
+    monkeypatch.setenv("WORKBOOK_DATA", "synthetic")
+    assert get_imagenette(variant="tiny").name == "imagenette-synthetic-tiny"
+    monkeypatch.delenv("WORKBOOK_DATA")
+    assert data.data_name() == "synthetic"
+    monkeypatch.setenv("WORKBOOK_DATA", "imagewoof")
+    with pytest.raises(ValueError, match=r"WORKBOOK_DATA='imagewoof' is not a data set: set it to one of synthetic"):
+        get_imagenette()
+
+
+def test_real_samples_are_nested_links_with_the_variant_counts(real_copy):
+    tiny_sample = get_imagenette("160", variant="tiny", seed=1)
+    # 8 train / 4 val per class in the copy: "tiny" takes all of them, "small" cannot take more.
+    assert data.describe_data(tiny_sample) == (
+        f"tiny subset (seed 1) of the Imagenette-layout folder {real_copy.resolve()}: 80 train / 40 val images")
+    links = sorted(tiny_sample.rglob("*.JPEG"))
+    assert len(links) == 120 and all(p.is_symlink() and p.resolve().is_relative_to(real_copy.resolve())
+                                     for p in links)
+    for link in links:      # every link sits in the class folder of the file it points to
+        assert link.parent.name == link.resolve().parent.name and link.parts[-3] == link.resolve().parts[-3]
+    assert get_imagenette("160", variant="tiny", seed=1) == tiny_sample      # built once, then reused
+    assert get_imagenette("160", variant="all") == real_copy                    # everything: the folder itself
+
+
+def test_a_real_sample_takes_the_same_share_of_every_class_and_small_is_inside_large(tmp_path):
+    """A source with more images than a variant keeps: seeded per-class samples, nested across variants."""
+    source = make_synthetic_imagenette(tmp_path, variant="large")         # 700 / 100 per class
+    small = data.make_subset(source, tmp_path / "subsets", variant="small")
+    large = data.make_subset(source, tmp_path / "subsets", variant="large")
+    small_files = {p.resolve() for p in small.rglob("*.JPEG")}
+    large_files = {p.resolve() for p in large.rglob("*.JPEG")}
+    assert len(small_files) == 10 * (150 + 50) and small_files < large_files == set(source.rglob("*.JPEG"))
+    for name in CLASS_NAMES:
+        assert len(list((small / "train" / name).iterdir())) == 150
+        assert len(list((small / "val" / name).iterdir())) == 50
+    picked = sorted(p.name for p in (small / "train" / CLASS_NAMES[0]).iterdir())
+    first = sorted(p.name for p in (source / "train" / CLASS_NAMES[0]).iterdir())[:150]
+    assert picked != first                                                  # a seeded sample, not the first files
+    other_seed = data.make_subset(source, tmp_path / "subsets", variant="small", seed=1)
+    assert {p.resolve() for p in other_seed.rglob("*.JPEG")} != small_files
+
+
+def test_label_noise_on_real_data_moves_that_share_of_training_links(real_copy):
+    noisy = get_imagenette("160", variant="tiny", label_noise=0.25)
+    with open(noisy / "labels.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    train = [r for r in rows if r["file"].startswith("train/")]
+    wrong = [r for r in train if r["label"] != r["true_label"]]
+    assert len(train) == 80 and len(wrong) == 20
+    assert all(r["label"] == r["true_label"] for r in rows if r["file"].startswith("val/"))
+    for r in rows:          # the folder is the label; the linked file lies in the true class's folder
+        link = noisy / r["file"]
+        assert link.parent.name == r["label"] and link.resolve().parent.name == r["true_label"]
+    assert data.describe_data(noisy).endswith("25% of the training labels wrong")
+
+
+def test_class_names_come_from_the_folders(tiny, tmp_path):
+    assert data.class_names(tiny) == tuple(name.split("_", 1)[1] for name in CLASS_NAMES)
+    (tmp_path / "train" / "n02102040").mkdir(parents=True)
+    (tmp_path / "train" / "my_class").mkdir()
+    assert data.class_names(tmp_path) == ("my_class", "English springer")      # sorted folders: dls.vocab order
+
+
+def test_real_data_options_are_checked_before_any_download(monkeypatch):
+    monkeypatch.delenv("IMAGENETTE_PATH", raising=False)
+    for kwargs in ({"variant": "huge"}, {"label_noise": 0.123}, {"seed": -1}):
+        with pytest.raises(ValueError):
+            get_imagenette("160", url="http://127.0.0.1:9/never-used.tgz", **kwargs)
+    with pytest.raises(ValueError, match="pass name='synthetic', variant='tiny'"):
+        get_imagenette("synthetic-large", variant="tiny")

@@ -201,3 +201,37 @@ def test_short_validation_follows_new_dataloaders(tiny_dls, tmp_path):
         learn.dls = get_dls(make_synthetic_imagenette(tmp_path, variant="tiny"), 48, bs=16)
         learn.fit(1, 1e-3)
         assert sizes.sizes == {(48, 48)}
+
+
+def test_short_validation_takes_every_class(tmp_path):
+    """The fast budget's validation images come from all ten classes in equal shares, not the first two."""
+    from collections import Counter
+
+    dls = get_dls(make_synthetic_imagenette(tmp_path, variant="tiny"), 32, bs=4)   # 40 val images, 4 per class
+
+    class ValidLabels(Callback):
+        def before_fit(self):
+            self.labels = Counter()
+
+        def after_batch(self):
+            if not self.training:
+                self.labels.update(self.yb[0].tolist())
+
+    labels = ValidLabels()
+    learn = make_learner(dls, cbs=[ShortValidation(0.5), labels])
+    with learn.no_bar(), learn.no_logging():
+        learn.fit(1, 1e-3)
+    assert labels.labels == Counter({c: 2 for c in range(10)})
+    # what the first 20 items, a plain `dl.new(n=20)`, would have validated on: five classes only
+    assert {int(y) for _, yb in dls.valid.new(n=20) for y in yb} == {0, 1, 2, 3, 4}
+
+
+def test_spread_subset_checks_its_arguments(tiny_dls):
+    from workbook.models import spread_subset
+    assert len(spread_subset(tiny_dls.valid, 40).dataset) == 40
+    for n in (0, 41, 2.5):
+        with pytest.raises(ValueError, match="n must be an int in 1..40"):
+            spread_subset(tiny_dls.valid, n)
+    from fastai.data.core import DataLoader
+    with pytest.raises(TypeError, match="fastai Datasets"):
+        spread_subset(DataLoader(list(range(8)), bs=2), 2)

@@ -29,6 +29,8 @@ def test_help_reads_well():
     assert text.startswith(f"usage: {PROG}")
     for expected in ("fastai's Imagenette", "--schedule SIZE:EPOCHS", "--mixup ALPHA", "--cutmix ALPHA",
                      "--label-smoothing EPS", "--tta", "--device {auto,cpu,cuda}", "examples:",
+                     "--precision {auto,fp32,fp16,bf16}", "$WORKBOOK_DATA", "on CUDA: by default 8 DataLoader",
+                     "xresnet50 is the full-size",
                      "python -m workbook.train --schedule 32:6,64:4", "WORKBOOK_FAST=1", "results.csv"):
         assert expected in text, f"--help lacks {expected!r}"
 
@@ -66,6 +68,10 @@ def test_bad_argument_exits_2_with_a_one_line_message():
     (["--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
     (["--device", "cuda"], "--device cuda was requested but CUDA is not available here"),
     (["--fp16"], "--fp16 needs --device cuda"),
+    (["--precision", "bf16"], "--precision bf16 needs --device cuda"),
+    (["--workers", "-1"], "--workers must be >= 0, got -1"),
+    (["--data", "synthetic-large", "--variant", "small"], "--data synthetic-large is the large variant"),
+    (["--variant", "all"], "--variant all is for real Imagenette"),
 ])
 def test_bad_arguments_exit_2_naming_the_problem(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:
@@ -175,6 +181,16 @@ def test_tiny_run_writes_csv_summary_and_plot(tmp_path, capsys):
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["config"]["mixup"] == 0.4 and summary["config"]["stages"] == [[32, 2], [48, 1]]
+    assert summary["data"]["name"] == "synthetic-tiny" and (summary["data"]["n_train"], summary["data"]["n_valid"]) == (80, 40)
+    assert Path(summary["data"]["folder"]).name == "imagenette-synthetic-tiny"
+
+    # the final model on all 40 validation images (not the fast budget's short validation set)
+    with np.load(out / "predictions.npz") as saved:
+        probs, targets, files, vocab = (saved[k] for k in ("probs", "targets", "files", "vocab"))
+    assert probs.shape == (40, 10) and np.allclose(probs.sum(axis=1), 1, atol=1e-5) and (probs >= 0).all()
+    assert [Path(f).parts[:2] for f in files] == [("val", vocab[t]) for t in targets]
+    assert sorted(Path(f).name for f in files) == sorted(p.name for p in (Path(summary["data"]["folder"]) / "val").rglob("*.JPEG"))
+    assert summary["data"]["description"] == "embedded synthetic set (not Imagenette), variant tiny: 80 train / 40 val images"
     assert summary["final_accuracy"] == pytest.approx(float(rows[-1]["accuracy"]), abs=1e-6)
     assert len(summary["epochs"]) == 2
 
@@ -192,3 +208,66 @@ def test_same_seed_same_run(tmp_path):
         return [(r["train_loss"], r["valid_loss"], r["accuracy"]) for r in read_results(folder)[1]]
 
     assert losses(tmp_path / "a") == losses(tmp_path / "b")
+
+
+# ------------------------------------------------------------------ CUDA defaults, the data switch, bad images
+@pytest.mark.parametrize("argv, bf16, cpus, precision, workers", [
+    (["--device", "cuda"], True, 16, "bf16", 8),
+    (["--device", "cuda"], False, 16, "fp16", 8),
+    (["--device", "cuda"], True, 2, "bf16", 2),
+    (["--device", "cuda", "--precision", "fp32", "--workers", "3"], True, 16, "fp32", 3),
+    (["--device", "cuda", "--fp16"], True, 16, "fp16", 8),
+    (["--device", "cpu"], True, 16, "fp32", 0),
+])
+def test_cuda_defaults_keep_the_gpu_fed(argv, bf16, cpus, precision, workers):
+    config = parse_config(argv, cuda_available=True, fast=False, bf16_supported=bf16, cpu_count=cpus)
+    assert (config.precision, config.workers) == (precision, workers)
+
+
+def test_the_data_switch_is_the_default_data_set(monkeypatch, capsys):
+    monkeypatch.setenv("WORKBOOK_DATA", "320")
+    assert parse_config([], cuda_available=False).data == "320"
+    assert parse_config(["--data", "synthetic"], cuda_available=False).data == "synthetic"
+    config = parse_config(["--variant", "small", "--size", "32", "--epochs", "1"], cuda_available=False, fast=False)
+    assert (config.data, config.variant) == ("320", "small")
+    assert config.describe().startswith("320 (small), small_xresnet, 1 epoch at 32 px")
+    monkeypatch.setenv("WORKBOOK_DATA", "imagewoof")
+    with pytest.raises(SystemExit):
+        parse_config([], cuda_available=False)
+    assert "WORKBOOK_DATA='imagewoof' is not a data set" in capsys.readouterr().err.splitlines()[-1]
+
+
+@pytest.fixture()
+def corrupt_copy(tmp_path, monkeypatch):
+    """IMAGENETTE_PATH: a real-layout copy of the tiny set whose last validation image is cut short."""
+    from tests.real_layout import imagenette_copy
+    from workbook.data import make_synthetic_imagenette
+
+    copy = imagenette_copy(make_synthetic_imagenette(tmp_path / "synthetic", variant="tiny"), tmp_path / "copy")
+    bad = sorted((copy / "val").rglob("*.JPEG"))[-1]
+    bad.write_bytes(bad.read_bytes()[:300])
+    monkeypatch.setenv("IMAGENETTE_PATH", str(copy))
+    return bad
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_a_corrupt_image_is_one_line_naming_the_file(corrupt_copy, tmp_path, capsys, workers):
+    status = main(["--data", "160", "--size", "32", "--epochs", "1", "--bs", "16", "--workers", workers,
+                   "--device", "cpu", "--quiet", "--out", str(tmp_path / "out")])
+    assert status == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    assert err[0].startswith(f"{PROG}: error: Cannot read image file {corrupt_copy}:")
+    assert "delete it or replace it" in err[0]
+
+
+def test_the_plot_title_names_the_data_folder_and_its_image_counts():
+    from workbook.train import EpochRow, RunResult, curves_figure
+
+    config = parse_config(["--data", "160", "--size", "32", "--epochs", "1"], cuda_available=False, fast=False)
+    result = RunResult(config=config, rows=[EpochRow(1, 32, 1.0, 1.1, 0.5, 2.0)], final_accuracy=0.5,
+                       tta_accuracy=None, total_time_s=2.0,
+                       data={"name": "160", "folder": "/data/imagenette2-160", "description": "...",
+                             "n_train": 9469, "n_valid": 3925})
+    title = curves_figure(result)._suptitle.get_text()
+    assert title.splitlines()[-1] == "data: /data/imagenette2-160 (9,469 train / 3,925 val images)"

@@ -49,7 +49,13 @@ Two sources sit behind one function, :func:`get_imagenette`:
   ``untar_data(URLs.IMAGENETTE_160 / _320 / URLs.IMAGENETTE)`` into ``$FASTAI_HOME``.  With the
   environment variable ``IMAGENETTE_PATH`` set to a local copy (the folder holding ``train/`` and
   ``val/``), that copy is used instead and nothing is downloaded.  Offline, the call fails within a
-  few seconds and says how to use the embedded set or a local copy.
+  few seconds and says how to use the embedded set or a local copy.  The variants and label noise
+  of the embedded set are seeded samples of it, folders of symbolic links (:func:`make_subset`).
+
+The environment variable ``WORKBOOK_DATA`` (:func:`data_name`) names the data set that
+``get_imagenette()`` returns when called without a name: every notebook and ``workbook.train``
+follow it.  :func:`class_names` reads the classes' readable names from the folders (Imagenette's
+WordNet ids become words); :func:`describe_data` says in one line what a data folder holds.
 
 Images are opened by :class:`RGBImage` (used by :func:`get_dls`): grayscale, CMYK, palette or
 alpha images are converted to RGB; a truncated or unreadable file raises
@@ -87,6 +93,8 @@ from PIL import Image
 
 __all__ = [
     "CLASS_NAMES", "VARIANTS", "IMAGENET_STATS", "REAL_IMAGENETTE_URLS", "CorruptImageError", "RGBImage",
+    "DATA_NAMES", "DATA_ENV", "IMAGENETTE_CLASS_NAMES", "data_name", "make_subset", "class_folders", "class_names",
+    "readable_class_name", "describe_data",
     "cache_dir", "synthetic_name", "make_synthetic_imagenette", "get_imagenette", "open_rgb",
     "find_corrupt_images", "sorted_image_files", "image_folder_stats", "get_dls", "seed_dataloaders",
     "render_synthetic_image", "main",
@@ -98,10 +106,19 @@ CLASS_NAMES = (
 )
 # (train images per class, val images per class)
 VARIANTS = {"tiny": (8, 4), "small": (150, 50), "large": (700, 100)}
+SUBSET_VARIANTS = (*VARIANTS, "all")     # samples of real Imagenette (make_subset): the same counts, or all
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 REAL_IMAGENETTE_URLS = {"160": URLs.IMAGENETTE_160, "320": URLs.IMAGENETTE_320, "full": URLs.IMAGENETTE}
 SYNTHETIC_NAMES = {"synthetic": "small", "synthetic-small": "small", "synthetic-large": "large",
                    "synthetic-tiny": "tiny"}
+DATA_NAMES = (*SYNTHETIC_NAMES, *REAL_IMAGENETTE_URLS)      # the values WORKBOOK_DATA accepts
+DATA_ENV = "WORKBOOK_DATA"
+# Imagenette's WordNet ids and their words (the class list of https://github.com/fastai/imagenette).
+IMAGENETTE_CLASS_NAMES = {
+    "n01440764": "tench", "n02102040": "English springer", "n02979186": "cassette player",
+    "n03000684": "chain saw", "n03028079": "church", "n03394916": "French horn", "n03417042": "garbage truck",
+    "n03425413": "gas pump", "n03445777": "golf ball", "n03888605": "parachute",
+}
 
 # Bump when the drawing code changes: cached folders made by an older generator are regenerated.
 GENERATOR_VERSION = 2
@@ -303,17 +320,17 @@ def synthetic_name(variant: str = "small", label_noise: float = 0.0, seed: int =
         seed: generation seed.
     """
     _check_synthetic_args(variant, label_noise, seed)
-    name = f"imagenette-synthetic-{variant}"
-    if label_noise:
-        name += f"-noise{round(label_noise * 100):02d}"
-    if seed:
-        name += f"-seed{seed}"
-    return name
+    return f"imagenette-synthetic-{variant}{_name_suffix(label_noise, seed)}"
 
 
-def _check_synthetic_args(variant: str, label_noise: float, seed: int) -> None:
-    if variant not in VARIANTS:
-        raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")
+def _name_suffix(label_noise: float, seed: int) -> str:
+    """``-noise20-seed3``: the parts of a folder name that record label noise and a non-zero seed."""
+    return (f"-noise{round(label_noise * 100):02d}" if label_noise else "") + (f"-seed{seed}" if seed else "")
+
+
+def _check_synthetic_args(variant: str, label_noise: float, seed: int, variants=VARIANTS) -> None:
+    if variant not in variants:
+        raise ValueError(f"variant must be one of {list(variants)}, got {variant!r}")
     if isinstance(label_noise, bool) or not isinstance(label_noise, (int, float)):
         raise TypeError(f"label_noise must be a number, got {type(label_noise).__name__}")
     if not 0.0 <= label_noise < 1.0:
@@ -332,27 +349,34 @@ def _file_stem(seed: int, split: str, class_index: int, index: int) -> str:
     return f"synthetic_{digest}"
 
 
-def _noisy_labels(n_train_per_class: int, label_noise: float, seed: int) -> dict[tuple[int, int], int]:
-    """{(true class, index): wrong class} for the training images that get a wrong folder."""
-    n_classes = len(CLASS_NAMES)
-    n_train = n_train_per_class * n_classes
-    n_noisy = round(label_noise * n_train)
+def _noisy_labels(class_counts: list[int], label_noise: float, seed: int) -> dict[tuple[int, int], int]:
+    """{(true class, index): wrong class} for the training images that get a wrong folder.
+
+    Args:
+        class_counts: training images per class, in class order (image ``index`` of class ``c`` is
+            number ``sum(class_counts[:c]) + index`` of the whole set).
+        label_noise: fraction of all training images to mislabel.
+        seed: the draw's seed.
+    """
+    n_classes = len(class_counts)
+    starts = np.cumsum([0, *class_counts])
+    n_noisy = round(label_noise * int(starts[-1]))
     if n_noisy == 0:
         return {}
     rng = np.random.default_rng([seed, 7919])                   # stream used only for label noise
-    chosen = rng.choice(n_train, size=n_noisy, replace=False)
-    shifts = rng.integers(1, n_classes, size=n_noisy)           # 1..9: never the true class
+    chosen = rng.choice(int(starts[-1]), size=n_noisy, replace=False)
+    shifts = rng.integers(1, n_classes, size=n_noisy)           # 1..n_classes-1: never the true class
     noisy = {}
     for flat_index, shift in zip(chosen.tolist(), shifts.tolist()):
-        true_class, index = divmod(flat_index, n_train_per_class)
-        noisy[(true_class, index)] = (true_class + shift) % n_classes
+        true_class = int(np.searchsorted(starts, flat_index, side="right")) - 1
+        noisy[(true_class, flat_index - int(starts[true_class]))] = (true_class + shift) % n_classes
     return noisy
 
 
 def _write_synthetic(root: Path, variant: str, label_noise: float, seed: int) -> dict:
     """Generate every image of a variant into `root` (an empty folder). Returns the marker dict."""
     n_train, n_val = VARIANTS[variant]
-    noisy = _noisy_labels(n_train, label_noise, seed)
+    noisy = _noisy_labels([n_train] * len(CLASS_NAMES), label_noise, seed)
     for split in _SPLIT_CODES:
         for name in CLASS_NAMES:
             (root / split / name).mkdir(parents=True)
@@ -389,21 +413,54 @@ def _read_marker(root: Path) -> dict | None:
         return None
 
 
-def _marker_matches(root: Path, variant: str, label_noise: float, seed: int) -> bool:
+def _marker_matches(root: Path, params: dict) -> bool:
+    """Whether `root` is complete and was built with `params` (every key equal in its marker)."""
     marker = _read_marker(root)
-    return (marker is not None and marker.get("generator_version") == GENERATOR_VERSION
-            and marker.get("variant") == variant and marker.get("label_noise") == label_noise
-            and marker.get("seed") == seed)
+    return marker is not None and all(marker.get(key) == value for key, value in params.items())
+
+
+def _build_once(root: Path, params: dict, write) -> Path:
+    """Build the folder `root` once with ``write(empty folder) -> marker dict``; reuse a complete one.
+
+    The folder is written into a temporary sibling and renamed into place only when complete, with a
+    marker file recording `params` (and what `write` returns); a folder without a matching marker
+    (half-written, or built with other parameters) is rebuilt.  Concurrent callers never see a
+    half-written folder.
+    """
+    if _marker_matches(root, params):
+        return root
+    parent = root.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=parent))
+    staging.chmod(0o755)        # mkdtemp makes it owner-only; the data set must be readable by all
+    try:
+        marker = {**write(staging), **params}
+        (staging / _MARKER).write_text(json.dumps(marker, indent=1))   # written last: means complete
+        if root.exists():
+            if _marker_matches(root, params):                            # another process finished first
+                return root
+            stale = Path(tempfile.mkdtemp(prefix=f".{root.name}.stale-", dir=parent))
+            try:
+                os.replace(root, stale / "old")
+            except FileNotFoundError:                                     # another process moved it
+                pass
+            shutil.rmtree(stale, ignore_errors=True)
+        try:
+            os.replace(staging, root)
+        except OSError:
+            if not _marker_matches(root, params):                        # lost a race to a complete copy
+                raise
+        return root
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def make_synthetic_imagenette(dest: str | os.PathLike | None = None, *, variant: str = "small",
                               label_noise: float = 0.0, seed: int = 0) -> Path:
     """Generate the synthetic data set (once) and return its folder.
 
-    The folder is ``dest/<synthetic_name(...)>``.  It is written into a temporary sibling folder
-    and renamed into place only when complete, with a marker file recording the parameters; a folder
+    The folder is ``dest/<synthetic_name(...)>``, built atomically (see _build_once): a folder
     without a matching marker (half-written, or from an older generator) is regenerated.
-    Concurrent callers never see a half-written folder.
 
     Args:
         dest: parent folder; default ``cache_dir()/"data"``.
@@ -419,32 +476,9 @@ def make_synthetic_imagenette(dest: str | os.PathLike | None = None, *, variant:
     label_noise = float(label_noise)
     seed = int(seed)
     parent = Path(dest).expanduser() if dest is not None else cache_dir() / "data"
-    root = parent / synthetic_name(variant, label_noise, seed)
-    if _marker_matches(root, variant, label_noise, seed):
-        return root
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=parent))
-    staging.chmod(0o755)        # mkdtemp makes it owner-only; the data set must be readable by all
-    try:
-        marker = _write_synthetic(staging, variant, label_noise, seed)
-        (staging / _MARKER).write_text(json.dumps(marker, indent=1))   # written last: means complete
-        if root.exists():
-            if _marker_matches(root, variant, label_noise, seed):        # another process finished first
-                return root
-            stale = Path(tempfile.mkdtemp(prefix=f".{root.name}.stale-", dir=parent))
-            try:
-                os.replace(root, stale / "old")
-            except FileNotFoundError:                                     # another process moved it
-                pass
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            os.replace(staging, root)
-        except OSError:
-            if not _marker_matches(root, variant, label_noise, seed):  # lost a race to a complete copy
-                raise
-        return root
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    params = {"generator_version": GENERATOR_VERSION, "variant": variant, "label_noise": label_noise, "seed": seed}
+    return _build_once(parent / synthetic_name(variant, label_noise, seed), params,
+                       lambda folder: _write_synthetic(folder, variant, label_noise, seed))
 
 
 # --------------------------------------------------------------------------------------------
@@ -518,40 +552,181 @@ def _real_imagenette(name: str, url: str | None) -> Path:
     return _check_imagenette_folder(Path(untar_data(url)), "The downloaded archive")
 
 
-def get_imagenette(name: str = "synthetic", *, url: str | None = None, dest: str | os.PathLike | None = None,
-                   label_noise: float = 0.0, seed: int = 0) -> Path:
+def _class_folders(split_folder: Path) -> list[str]:
+    return sorted(entry.name for entry in split_folder.iterdir() if entry.is_dir())
+
+
+def _write_subset(root: Path, source: Path, per_class: tuple[int, int] | None, label_noise: float,
+                  seed: int) -> dict:
+    """Fill `root` with symbolic links to a seeded sample of `source`'s images (see make_subset)."""
+    classes = _class_folders(source / "train")
+    if not classes:
+        raise FileNotFoundError(f"{source / 'train'} has no class folders")
+    missing = [name for name in classes if not (source / "val" / name).is_dir()]
+    if missing:
+        raise FileNotFoundError(f"{source / 'val'} lacks the class folders {missing} that train/ has")
+    chosen = {}
+    for split_code, split in enumerate(("train", "val")):
+        chosen[split] = []
+        for class_index, name in enumerate(classes):
+            files = list(sorted_image_files(source / split / name))
+            if per_class is not None and len(files) > per_class[split_code]:
+                # The same seeded permutation for every variant, so "small" is a subset of "large".
+                keep = np.random.default_rng([seed, split_code, class_index]).permutation(len(files))
+                files = [files[i] for i in sorted(keep[:per_class[split_code]])]
+            chosen[split].append(files)
+    noisy = _noisy_labels([len(files) for files in chosen["train"]], label_noise, seed)
+    rows = []
+    for split, per_class_files in chosen.items():
+        for class_index, files in enumerate(per_class_files):
+            for index, file in enumerate(files):
+                folder = classes[noisy.get((class_index, index), class_index)] if split == "train" else \
+                    classes[class_index]
+                link = root / split / folder / file.name
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(Path(file).resolve())
+                rows.append((link.relative_to(root).as_posix(), folder, classes[class_index]))
+    with open(root / "labels.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["file", "label", "true_label"])
+        writer.writerows(sorted(rows))
+    return {"n_train": sum(map(len, chosen["train"])), "n_val": sum(map(len, chosen["val"])),
+            "n_noisy": len(noisy)}
+
+
+def make_subset(source: str | os.PathLike, dest: str | os.PathLike | None = None, *, variant: str = "small",
+                label_noise: float = 0.0, seed: int = 0) -> Path:
+    """An imagenette-layout folder of symbolic links to a seeded sample of `source` (built once).
+
+    This is how real Imagenette gets the embedded set's variants and label noise: ``"small"`` keeps
+    up to 150 training and 50 validation images per class (the embedded set's counts, which the
+    notebooks' time budgets assume), ``"large"`` 700/100, ``"tiny"`` 8/4, ``"all"`` every image.
+    The images are not copied.  With ``label_noise`` the chosen share of the training links sits in a
+    wrong class folder; ``labels.csv`` lists every link with its folder label and its true label.
+
+    Args:
+        source: an imagenette-layout folder (``train/<class>/*``, ``val/<class>/*``).
+        dest: parent folder of the subset; default ``cache_dir()/"data"``.
+        variant: "tiny", "small", "large" or "all".
+        label_noise: fraction in [0, 1) of training images moved to a wrong class, a whole percentage.
+        seed: seed of the sample and of the label noise.
+
+    Returns:
+        The subset folder, ``dest/<source name>-<variant>[-noiseNN][-seedN]-<hash of the source path>``.
+    """
+    _check_synthetic_args(variant, label_noise, seed, variants=SUBSET_VARIANTS)
+    source = _check_imagenette_folder(Path(source).expanduser().resolve(), "The data folder")
+    parent = Path(dest).expanduser() if dest is not None else cache_dir() / "data"
+    digest = hashlib.sha1(str(source).encode()).hexdigest()[:8]
+    params = {"subset_version": 1, "source": str(source), "variant": variant, "label_noise": float(label_noise),
+              "seed": int(seed)}
+    per_class = None if variant == "all" else VARIANTS[variant]
+    return _build_once(parent / f"{source.name}-{variant}{_name_suffix(label_noise, seed)}-{digest}", params,
+                       lambda folder: _write_subset(folder, source, per_class, float(label_noise), int(seed)))
+
+
+def data_name() -> str:
+    """The data set every notebook and ``workbook.train`` use: ``$WORKBOOK_DATA``, default "synthetic".
+
+    Set ``WORKBOOK_DATA=160`` (or 320, full) to switch everything to real Imagenette, downloaded by
+    fastai or read from ``$IMAGENETTE_PATH``.
+
+    Raises:
+        ValueError: the variable names no data set.
+    """
+    name = os.environ.get(DATA_ENV, "").strip() or "synthetic"
+    if name not in DATA_NAMES:
+        raise ValueError(f"{DATA_ENV}={name!r} is not a data set: set it to one of {', '.join(DATA_NAMES)} "
+                         f"(or unset it for the embedded synthetic set)")
+    return name
+
+
+def get_imagenette(name: str | None = None, *, variant: str | None = None, label_noise: float = 0.0,
+                   seed: int = 0, url: str | None = None, dest: str | os.PathLike | None = None) -> Path:
     """Folder of an Imagenette-layout data set (``train/<class>/*``, ``val/<class>/*``).
 
     Args:
-        name: "synthetic" (default; the embedded set, small variant), "synthetic-large",
-            "synthetic-tiny", or real Imagenette "160", "320", "full".
+        name: "synthetic" (the embedded set), "synthetic-large", "synthetic-tiny", or real Imagenette
+            "160", "320", "full"; default :func:`data_name` (``$WORKBOOK_DATA``, else "synthetic").
+        variant: "tiny", "small" (default), "large"; for real Imagenette also "all".  On the embedded
+            set it picks the generated variant; on real Imagenette a seeded sample with the same
+            number of images per class (:func:`make_subset`), so the notebooks' budgets hold.
+        label_noise: fraction of training images moved to a wrong class folder (validation stays clean).
+        seed: synthetic: generation seed; real: seed of the sample and of the label noise.
         url: real names only: download from this URL instead of fastai's (tests use a local server).
-        dest: synthetic only: parent folder (default ``cache_dir()/"data"``).
-        label_noise: synthetic only: fraction of training images with a wrong label.
-        seed: synthetic only: generation seed.
+        dest: parent folder of generated data and subsets (default ``cache_dir()/"data"``).
 
     Returns:
         The data set folder.  For real names, ``$IMAGENETTE_PATH`` wins when set; otherwise the
         archive is downloaded and extracted by fastai into ``$FASTAI_HOME/data`` (once).
 
     Raises:
-        ValueError: unknown name, or an option that does not apply to that source.
+        ValueError: unknown name or variant, or an option that does not apply to that source.
         ConnectionError: a download is needed and the server cannot be reached (within seconds).
         FileNotFoundError: IMAGENETTE_PATH (or the archive) lacks train/ or val/.
     """
+    if name is None:
+        name = data_name()
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     if name in SYNTHETIC_NAMES:
         if url is not None:
             raise ValueError(f"url= only applies to real Imagenette ({sorted(REAL_IMAGENETTE_URLS)}), not {name!r}")
-        return make_synthetic_imagenette(dest, variant=SYNTHETIC_NAMES[name], label_noise=label_noise, seed=seed)
+        named = SYNTHETIC_NAMES[name]
+        if variant is not None and name != "synthetic" and variant != named:
+            raise ValueError(f"{name!r} is the {named!r} variant; pass name='synthetic', variant={variant!r}")
+        return make_synthetic_imagenette(dest, variant=variant or named, label_noise=label_noise, seed=seed)
     if name in REAL_IMAGENETTE_URLS:
-        if dest is not None or label_noise or seed:
-            raise ValueError("dest=, label_noise= and seed= only apply to the synthetic data set")
         if url is not None and not isinstance(url, str):
             raise TypeError(f"url must be a str, got {type(url).__name__}")
-        return _real_imagenette(name, url)
-    raise ValueError(f"unknown data set {name!r}; choose one of {[*SYNTHETIC_NAMES, *REAL_IMAGENETTE_URLS]}")
+        variant = variant or "small"
+        _check_synthetic_args(variant, label_noise, seed, variants=SUBSET_VARIANTS)   # before any download
+        folder = _real_imagenette(name, url)
+        if variant == "all" and not label_noise:
+            return folder
+        return make_subset(folder, dest, variant=variant, label_noise=label_noise, seed=seed)
+    raise ValueError(f"unknown data set {name!r}; choose one of {list(DATA_NAMES)}")
+
+
+def readable_class_name(folder: str) -> str:
+    """A class folder's name for people: Imagenette's WordNet ids become words, "n02_ring" becomes "ring"."""
+    if folder in IMAGENETTE_CLASS_NAMES:
+        return IMAGENETTE_CLASS_NAMES[folder]
+    if folder in CLASS_NAMES:
+        return folder.split("_", 1)[1]
+    return folder
+
+
+def class_folders(path: str | os.PathLike) -> list[str]:
+    """The class folder names under ``path/train``, sorted: the order of fastai's ``dls.vocab``."""
+    return _class_folders(Path(path) / "train")
+
+
+def class_names(path: str | os.PathLike) -> tuple[str, ...]:
+    """Readable names of the classes of an imagenette-layout folder, in the order of ``dls.vocab``.
+
+    Args:
+        path: the data folder; its ``train/`` class folders are read (sorted, as fastai's vocabulary).
+    """
+    return tuple(readable_class_name(name) for name in class_folders(path))
+
+
+def describe_data(path: str | os.PathLike) -> str:
+    """One line saying which data `path` holds and how many images, e.g. for a results file."""
+    path = Path(path)
+    marker = _read_marker(path) or {}
+    if "generator_version" in marker:
+        what = f"embedded synthetic set (not Imagenette), variant {marker['variant']}"
+    elif "source" in marker:
+        what = f"{marker['variant']} subset (seed {marker['seed']}) of the Imagenette-layout folder {marker['source']}"
+    else:
+        counts = [len(sorted_image_files(path / split)) for split in ("train", "val")]
+        marker = {"n_train": counts[0], "n_val": counts[1]}
+        what = f"the Imagenette-layout folder {path}"
+    line = f"{what}: {marker['n_train']:,} train / {marker['n_val']:,} val images"
+    if marker.get("label_noise"):
+        line += f", {round(marker['label_noise'] * 100)}% of the training labels wrong"
+    return line
 
 
 # --------------------------------------------------------------------------------------------

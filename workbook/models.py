@@ -24,8 +24,9 @@ images predicted as the twin).  fastai's ``learn.tta()`` adds about one point at
 
 ``training_budget(epochs)`` returns the epochs (and callbacks) a notebook should train for.  With
 the environment variable ``WORKBOOK_FAST=1`` (grading, CI) it returns 1 epoch that stops after 20 %
-of the training batches (fastai's ``ShortEpochCallback``) and validates that epoch on the first 20 %
-of the validation images (``ShortValidation``; at least one batch, so metrics stay defined).
+of the training batches (fastai's ``ShortEpochCallback``) and validates that epoch on 20 % of the
+validation images, the same share of every class (``ShortValidation``; at least one batch, so metrics
+stay defined).
 ``learn.validate()``, ``get_preds`` and ``tta`` outside ``fit`` still see the whole validation set.
 Training results are never graded.
 """
@@ -40,6 +41,7 @@ import fastai.callback.all  # noqa: F401  (adds fit_one_cycle, lr_find, progress
 import torch.nn as nn
 from fastai.callback.core import Callback
 from fastai.callback.training import ShortEpochCallback
+from fastai.data.core import Datasets, test_set
 from fastai.learner import Learner
 from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
@@ -48,7 +50,7 @@ from fastai.vision.models.xresnet import ResBlock, XResNet
 from workbook.data import cache_dir, seed_dataloaders
 
 __all__ = ["small_xresnet", "make_learner", "TrainingBudget", "training_budget", "fast_mode",
-           "ShortValidation", "FAST_TRAIN_FRACTION"]
+           "ShortValidation", "spread_subset", "FAST_TRAIN_FRACTION"]
 
 FAST_TRAIN_FRACTION = 0.2   # share of the training (and validation) batches of the one epoch when WORKBOOK_FAST=1
 
@@ -120,12 +122,35 @@ def make_learner(dls, *, model: nn.Module | None = None, loss_func=None, cbs=Non
                    path=Path(path) if path is not None else cache_dir())
 
 
+def spread_subset(dl, n: int):
+    """A copy of the fastai DataLoader `dl` over `n` of its items, taken at evenly spaced positions.
+
+    Imagenette-layout items are sorted by class folder, so evenly spaced positions take the same share
+    of every class (stratified sampling), where the first `n` items would cover the first classes only.
+    The copy keeps the labels, transforms and batch size of `dl`.
+
+    Args:
+        dl: a DataLoader over a fastai ``Datasets`` (e.g. ``dls.valid`` from ``workbook.data.get_dls``).
+        n: number of items, 1 <= n <= len(dl.dataset).
+    """
+    dataset = dl.dataset
+    if not isinstance(dataset, Datasets):
+        raise TypeError(f"spread_subset needs a DataLoader over a fastai Datasets, got {type(dataset).__name__}")
+    total = len(dataset)
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= total:
+        raise ValueError(f"n must be an int in 1..{total}, got {n!r}")
+    # The centre of each of n equal slices of the item list.
+    items = [dataset.items[(2 * k + 1) * total // (2 * n)] for k in range(n)]
+    return dl.new(test_set(dataset, items, with_labels=True))
+
+
 class ShortValidation(Callback):
-    """Validate the epochs of `fit` on the first `pct` of the validation items (at least one batch).
+    """Validate the epochs of `fit` on a `pct` share of the validation items, from every class.
 
     fastai's ``ShortEpochCallback(short_valid=True)`` cancels validation instead, and its Recorder then
-    drops the epoch's validation loss and metrics. Here validation runs to its end on fewer items, so
-    every metric is recorded. Only inside ``fit``: ``validate``, ``get_preds`` and ``tta`` are untouched.
+    drops the epoch's validation loss and metrics. Here validation runs to its end on fewer items
+    (at least one batch; evenly spaced, see :func:`spread_subset`), so every metric is recorded and
+    means something. Only inside ``fit``: ``validate``, ``get_preds`` and ``tta`` are untouched.
 
     Args:
         pct: share of the validation items, in (0, 1].
@@ -152,7 +177,7 @@ class ShortValidation(Callback):
         dl = self.learn.dl
         if dl is not self._source:  # a new DataLoader (e.g. the next size of progressive resizing)
             n = min(dl.n, max(dl.bs, math.ceil(self.pct * dl.n)))
-            self._source, self._short = dl, (dl.new(n=n) if n < dl.n else dl)
+            self._source, self._short = dl, (spread_subset(dl, n) if n < dl.n else dl)
         self.learn.dl = self._short
 
 
@@ -185,8 +210,8 @@ def training_budget(epochs: int, *, fast: bool | None = None) -> TrainingBudget:
     Returns:
         ``TrainingBudget(epochs, [], False)``, or in fast mode ``TrainingBudget(1,
         [ShortEpochCallback(FAST_TRAIN_FRACTION, short_valid=False), ShortValidation(FAST_TRAIN_FRACTION)],
-        True)``: one epoch on the first 20 % of the training batches, validated on the first 20 % of
-        the validation images.
+        True)``: one epoch on the first 20 % of the training batches, validated on 20 % of the
+        validation images of every class.
 
     Example:
         >>> budget = training_budget(5)

@@ -2,20 +2,16 @@
 
 :func:`five_crops_figure` draws one image with the outlines of its five crops (torchvision's order:
 top-left, top-right, bottom-left, bottom-right, centre) and each crop on its own, optionally with
-the model's prediction for it. :func:`save_figure` writes a figure under the repository's
-``images/`` folder when that folder is writable (a graded run, whose project is read-only,
-skips it). :data:`RUN_STYLES` gives each run of a comparison a colour, a marker and a line style.
+the model's prediction for it. Notebooks show figures and never save them: nothing a notebook runs
+writes into the repository (the README's figures come from ``make images``, workbook/figures.py).
+:data:`RUN_STYLES` gives each run of a comparison a colour, a marker and a line style.
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import torch
 
-__all__ = ["CROP_NAMES", "RUN_STYLES", "crop_boxes", "five_crops_figure", "save_figure", "IMAGES"]
+__all__ = ["CROP_NAMES", "RUN_STYLES", "crop_boxes", "five_crops_figure"]
 
-IMAGES = Path(__file__).resolve().parents[1] / "images"
 CROP_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre")
 # Okabe & Ito's colour-blind-safe palette (vermillion, orange, bluish green, blue) and white for the
 # centre crop; each crop's panel also names it, so no colour has to be told apart to read the figure.
@@ -86,18 +82,3 @@ def five_crops_figure(image: torch.Tensor, size, *, titles: list[str] | None = N
         fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout()
     return fig
-
-
-def save_figure(fig, name: str, folder: str | os.PathLike | None = None) -> Path | None:
-    """Save `fig` as `folder/name` (default the repository's images/) when that folder is writable.
-
-    Returns:
-        The path written, or None when the folder is missing or read-only (nothing is written).
-    """
-    folder = IMAGES if folder is None else Path(folder)
-    if not folder.is_dir() or not os.access(folder, os.W_OK):
-        return None
-    path = folder / name
-    # No "Software" entry: the bytes then depend on the figure only, not on the matplotlib version.
-    fig.savefig(path, dpi=80, metadata={"Software": None})
-    return path
