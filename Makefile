@@ -26,7 +26,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup lint data lab lab-instructor browser-deps sandbox-deps test release grade grade-golden images bench gpu-check train clean
+.PHONY: help setup lint data lab lab-instructor browser-deps sandbox-deps test release grade grade-golden similarity images bench gpu-check train clean
 
 help:
 	@echo "make lab      start JupyterLab on your copy of the student workbook (workspace/, copied from release/)"
@@ -35,6 +35,7 @@ help:
 	@echo "make grade SUBMISSIONS=dir JOBS=n   grade a folder of submissions (one folder per student), n at once"
 	@echo "make gpu-check   run the notebooks and grade the golden class on CUDA (says so and succeeds without one)"
 	@echo "make grade-golden   grade the golden submissions and print the table"
+	@echo "make similarity SUBMISSIONS=dir   rank every pair of students by shared solution code (HTML report)"
 	@echo "make lab-instructor   JupyterLab with formgrader on the course (repo root)"
 	@echo "make train ARGS='--schedule 32:3,64:2 --mixup 0.4 --tta'   the long-training script (ARGS=--help for all)"
 	@echo "make lint     ruff (configured in pyproject.toml)"
@@ -55,11 +56,19 @@ data: setup
 # it at the course's (exchange folder) from release/. Formgrader is the instructor's (make lab-instructor).
 # Students work in a git-ignored copy of release/: `make release` can never overwrite their work, and
 # notebooks already there are kept; a notebook added to release/ later is copied in.
+# The student id (per-student numbers of some questions, workbook/variants.py) is asked once and kept in
+# the workspace; STUDENT=id sets it without asking. JupyterHub users need neither: their user name is used.
+STUDENT_FILE := $(WORKSPACE)/.student_id
 lab: data
 	mkdir -p $(WORKSPACE)
 	@for nb in release/$(ASSIGNMENT)/*.ipynb; do \
 		test -e "$(WORKSPACE)/$$(basename $$nb)" || cp -v "$$nb" "$(WORKSPACE)/"; done
-	JUPYTER_CONFIG_PATH=$(CURDIR)/student_lab:$(CURDIR) $(PY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) \
+	@if [ -n "$(STUDENT)" ]; then echo "$(STUDENT)" > $(STUDENT_FILE); fi
+	@if [ ! -s $(STUDENT_FILE) ]; then read -r -p "Your student id (the one your instructor files your work under): " id \
+		&& [ -n "$$id" ] && echo "$$id" > $(STUDENT_FILE) \
+		|| { echo "make lab: no student id given; run make lab STUDENT=<your id>" >&2; exit 2; }; fi
+	@echo "student id: $$(cat $(STUDENT_FILE)) (kept in $(STUDENT_FILE))"
+	WORKBOOK_STUDENT="$$(cat $(STUDENT_FILE))" JUPYTER_CONFIG_PATH=$(CURDIR)/student_lab:$(CURDIR) $(PY) -m jupyter lab --no-browser --ip=127.0.0.1 --port=$(PORT) $(ALLOW_ROOT) \
 		--ServerApp.root_dir=$(WORKSPACE) \
 		--ServerApp.jpserver_extensions=nbgrader.server_extensions.formgrader=False
 
@@ -100,6 +109,10 @@ grade-golden: data sandbox-deps
 	rm -rf .grading/golden-class .grading/golden
 	$(PY) -m tests.golden .grading/golden-class > /dev/null
 	$(PY) -m autograder.cli grade .grading/golden-class --grading-root .grading/golden --jobs $(JOBS)
+
+# Every pair of students compared on their solution code; the ranked HTML report goes to .grading/.
+similarity: setup
+	$(PY) -m autograder.similarity $(SUBMISSIONS) --out .grading/similarity.html
 
 # On a CUDA machine: run the notebooks and grade the golden class on the GPU, printing times.
 train: data

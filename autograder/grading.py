@@ -26,6 +26,8 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from autograder.config import ASSIGNMENT, REPO_ROOT, course_config
+from autograder.intake import (IntakeError, copy_submission, inspect_submission, master_cells, nbgrader_ids,
+                               submission_digest)
 from autograder.pipeline import gradebook_lock
 from autograder.sandbox import NO_BWRAP, UNSAFE, isolation_available
 from autograder.time_limits import stored_run_seconds
@@ -119,65 +121,13 @@ def _tree_digest(folder: Path) -> str:
 
 def _digest(folder: Path, source_root: Path | None) -> str:
     """Content hash of a submission and of the assignment's sources: a changed one is graded again."""
-    h = hashlib.sha256()
-    for base in (folder, Path(source_root or REPO_ROOT / "source") / ASSIGNMENT):
-        for path in sorted(p for p in base.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts):
-            h.update(str(path.relative_to(base)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def inspect_submission(student_dir: Path, source_root: Path | None = None) -> tuple[Path, set[str], list[str]]:
-    """Where a student's notebooks are, which of them to grade, and notes on the rest.
-
-    Returns (folder, names of the valid assignment notebooks, notes). Raises GradingError when there is
-    nothing to grade, with a message saying what was expected.
-    """
-    name = student_dir.name
-    if not student_dir.is_dir():
-        raise GradingError(f"{name} is a file, not a student folder; expected {student_dir}/<notebook>.ipynb")
-    nested = student_dir / ASSIGNMENT
-    folder = nested if nested.is_dir() else student_dir
-    if folder is student_dir and not any(folder.glob("*.ipynb")):
-        others = sorted(d.name for d in student_dir.iterdir() if d.is_dir() and any(d.glob("*.ipynb")))
-        if others:
-            raise GradingError(f"{name}: the notebooks are in {others[0]!r}, expected the assignment {ASSIGNMENT!r} "
-                               f"(wrong assignment?); rename the folder to {ASSIGNMENT} to grade it")
-    expected = {p.name for p in (Path(source_root or REPO_ROOT / "source") / ASSIGNMENT).glob("*.ipynb")}
-    present = sorted(folder.glob("*.ipynb"))
-    if not present:
-        raise GradingError(f"{name}: no notebook (*.ipynb) found in {folder}; "
-                           f"expected {student_dir}/<notebook>.ipynb or {nested}/<notebook>.ipynb")
-    valid, notes = set(), []
-    for path in present:
-        if path.name not in expected:
-            notes.append(f"{path.name} is not part of the assignment (ignored)")
-            continue
-        try:
-            nbformat.validate(nbformat.read(path, as_version=4))
-        except Exception as e:
-            notes.append(f"{path.name} is not a valid notebook ({type(e).__name__}): graded as missing, 0 points")
-            continue
-        valid.add(path.name)
-    missing = sorted(expected - {p.name for p in present})
-    if missing:
-        notes.append(f"missing (0 points): {', '.join(missing)}")
-    if not valid:
-        raise GradingError(f"{name}: no valid notebook of the assignment ({'; '.join(notes)})")
-    return folder, valid, notes
-
-
-def copy_submission(folder: Path, grading_root: Path, student: str, notebooks: set[str] | None = None) -> None:
-    """Copy the submission into nbgrader's submitted/ tree (only the given notebooks, and every other file)."""
-    dest = grading_root / "submitted" / student / ASSIGNMENT
-    if dest.exists():
-        shutil.rmtree(dest)
-
-    def ignore(directory, names):
-        skipped = {n for n in names if n in (".ipynb_checkpoints", "__pycache__") or n.endswith(".pyc")}
-        if notebooks is not None and Path(directory) == folder:
-            skipped |= {n for n in names if n.endswith(".ipynb") and n not in notebooks}
-        return skipped
-    shutil.copytree(folder, dest, ignore=ignore, symlinks=True)
+    try:
+        student = submission_digest(folder)
+    except OSError:  # unreadable: graded again, and intake reports why it cannot read it
+        return ""
+    if not student:
+        return ""
+    return hashlib.sha256(f"{student}\0{_tree_digest(Path(source_root or REPO_ROOT / 'source') / ASSIGNMENT)}".encode()).hexdigest()
 
 
 def read_scores(grading_root: Path, student: str) -> tuple[dict[str, float], float, float]:
@@ -214,15 +164,19 @@ def _marker(grading_root: Path, student: str) -> Path:
     return grading_root / "status" / f"{student}.json"
 
 
-def _prepare(task: dict) -> tuple[list[str], list[str]]:
-    """Check a student's folder and copy the notebooks to grade into submitted/.
+def _prepare(task: dict, masters: dict[str, dict[str, dict]]) -> tuple[list[str], list[str]]:
+    """Check a student's folder and copy the notebooks to grade into submitted/ (see autograder.intake).
 
-    Returns (stems of the notebooks to grade, notes). Raises GradingError when there is nothing to grade.
+    Returns (stems of the notebooks to grade, notes). Raises IntakeError when there is nothing to grade.
     """
     student, root = task["student"], Path(task["grading_root"])
-    folder, notebooks, notes = inspect_submission(Path(task["student_dir"]), task["config"].get("source_root"))
+    expected = {f"{stem}.ipynb" for stem in masters}
+    folder, notebooks, notes = inspect_submission(Path(task["student_dir"]), expected)
+    if student != task["name"]:
+        notes = [f"graded as nbgrader id {student!r} (the folder name is not a safe nbgrader id: letters, digits "
+                 f"and . _ @ + - only, at most 64, starting with a letter or digit)", *notes]
     with gradebook_lock(root / ".gradebook.lock"):
-        copy_submission(folder, root, student, notebooks)
+        notes += copy_submission(folder, root / "submitted" / student / ASSIGNMENT, notebooks, masters)
         # Graded one notebook at a time, nbgrader replaces only those: clear what an earlier run left.
         for stage in ("autograded", "feedback"):
             shutil.rmtree(root / stage / student / ASSIGNMENT, ignore_errors=True)
@@ -266,12 +220,12 @@ def _finish(task: dict, outcomes: list[dict], notes: list[str], start: float) ->
     errors = [o["error"] for o in outcomes if o["error"]]
     notes = notes + sorted({line for o in outcomes for line in o["degraded"]})
     if errors:
-        return StudentResult(student, f"not graded: {errors[0]}", notes=notes)
+        return StudentResult(task["name"], f"not graded: {errors[0]}", notes=notes)
     try:
         with gradebook_lock(root / ".gradebook.lock"):
             scores, total, max_total = read_scores(root, student)
             notes += _gradebook_notes(root, student, task["config"].get("late_policy", "none"))
-            graded = StudentResult(student, "graded", scores, total, max_total, notes, time.monotonic() - start)
+            graded = StudentResult(task["name"], "graded", scores, total, max_total, notes, time.monotonic() - start)
             marker = _marker(root, student)
             marker.parent.mkdir(parents=True, exist_ok=True)
             tmp = marker.with_suffix(".tmp")
@@ -280,10 +234,10 @@ def _finish(task: dict, outcomes: list[dict], notes: list[str], start: float) ->
             return graded
     except (GradingError, MissingEntry) as e:
         log.error("%s", e)
-        return StudentResult(student, f"not graded: {str(e).splitlines()[0]}", notes=notes)
+        return StudentResult(task["name"], f"not graded: {str(e).splitlines()[0]}", notes=notes)
     except Exception as e:
         log.exception("grading %s failed", student)
-        return StudentResult(student, f"not graded: internal error {type(e).__name__}: {str(e)[:200]}", notes=notes)
+        return StudentResult(task["name"], f"not graded: internal error {type(e).__name__}: {str(e)[:200]}", notes=notes)
 
 
 def _finished(grading_root: Path, student: str, digest: str) -> StudentResult | None:
@@ -355,7 +309,7 @@ def grade_class(submissions: Path, grading_root: Path, *, feedback: bool = True,
         raise GradingError(NO_BWRAP)
     if not submissions.is_dir():
         raise GradingError(f"submissions folder {submissions} does not exist; pass SUBMISSIONS=<folder with one folder per student>")
-    entries = sorted(p for p in submissions.iterdir() if not p.name.startswith("."))
+    entries = sorted(submissions.iterdir())  # every entry, hidden ones too: each is graded or reported
     if not entries:
         raise GradingError(f"{submissions} holds no student folders; expected {submissions}/<student>/<notebook>.ipynb")
     config = {"source_root": source_root, "hide": [submissions], "late_policy": late_policy,
@@ -363,19 +317,21 @@ def grade_class(submissions: Path, grading_root: Path, *, feedback: bool = True,
     if jobs > 1:
         config["sandbox"].setdefault("threads", 1)  # torch's threads on top of parallel kernels thrash the cores
     api = prepare_gradebook(grading_root, **config)
+    masters = master_cells(api.coursedir.db_url, api.coursedir.course_id)
+    ids = nbgrader_ids([e.name for e in entries])
     if due is not None:
         with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
             gb.update_or_create_assignment(ASSIGNMENT, duedate=due)
     results: dict[str, StudentResult] = {}
     tasks = []
     for entry in entries:
-        digest = _digest(entry, source_root) if entry.is_dir() else ""
-        done = None if regrade or not digest else _finished(grading_root, entry.name, digest)
+        digest = _digest(entry, source_root)
+        done = None if regrade or not digest else _finished(grading_root, ids[entry.name], digest)
         if done is not None:
             results[entry.name] = done
             continue
-        tasks.append({"student": entry.name, "student_dir": str(entry), "grading_root": str(grading_root),
-                      "config": config, "feedback": feedback, "digest": digest})
+        tasks.append({"student": ids[entry.name], "name": entry.name, "student_dir": str(entry),
+                      "grading_root": str(grading_root), "config": config, "feedback": feedback, "digest": digest})
     total = len(entries)
 
     def report(result):
@@ -394,9 +350,13 @@ def grade_class(submissions: Path, grading_root: Path, *, feedback: bool = True,
     prepared, pending = {}, []
     for task in tasks:
         try:
-            notebooks, notes = _prepare(task)
-        except GradingError as e:
-            report(StudentResult(task["student"], f"not graded: {str(e).splitlines()[0]}"))
+            notebooks, notes = _prepare(task, masters)
+        except IntakeError as e:
+            report(StudentResult(task["name"], f"not graded: {str(e).splitlines()[0]}"))
+            continue
+        except OSError as e:  # unreadable files: the instructor can fix the permissions and run again
+            report(StudentResult(task["name"], f"not graded: {e.filename} could not be read ({e.strerror}); "
+                                               f"make it readable and run the same command again"))
             continue
         units = sorted(notebooks, key=lambda n: -stored_seconds.get(n, 0.0)) if per_notebook else ["*"]
         prepared[task["student"]] = {"task": task, "notes": notes, "left": len(units), "outcomes": []}
@@ -484,10 +444,11 @@ def format_table(results: list[StudentResult]) -> str:
     width = max([len(r.student) for r in results] + [7])
     lines = [f"{'student':<{width}}  {'score':>13}  {'time':>6}  status"]
     for r in results:
+        name = r.student if r.student.isprintable() else ascii(r.student)  # a folder name may hold any byte
         score = f"{r.total:g} / {r.max_total:g}" if r.status == "graded" else "-"
         seconds = f"{r.seconds:.0f} s" if r.seconds else ""
         status = "; ".join([r.status, *r.notes])
-        lines.append(f"{r.student:<{width}}  {score:>13}  {seconds:>6}  {status}")
+        lines.append(f"{name:<{width}}  {score:>13}  {seconds:>6}  {status}")
     graded = sum(r.status == "graded" for r in results)
     lines.append(f"{graded} of {len(results)} submissions graded")
     return "\n".join(lines)

@@ -4,16 +4,23 @@ Runs in the grader's own process. The student's kernel only ever sees the inputs
 outputs come from `autograder.reference` here.
 """
 import copy
+import logging
 from pathlib import Path
 
 import torch
 
 from autograder.checks import REGISTRY, Check, Case, Verdict
-from autograder.checks.core import decode_value, expect_error
+from autograder.checks.core import MALFORMED, decode_value, expect_error
+from autograder.safe_load import RecordingRefused, load_recording
+from workbook import variants
 from workbook.recording import MARK, ONE_SHOT, call_case, encode
 
 __all__ = ["write_inputs", "judge", "judge_recording", "record_in_process", "NO_RECORDING"]
 
+log = logging.getLogger(__name__)
+
+REFUSED_ADVICE = ("not judged (damaged, forged or oversized). Return results of the size the exercise asks for, "
+                  "leave the grader's files and the recorder alone, restart the kernel, run all cells and submit again")
 NO_RECORDING = ("no recording reached the grader: the cell stopped before calling the recorder "
                 "(an error earlier in the cell or notebook, a timeout, a crashed kernel, or an undefined function)")
 
@@ -74,28 +81,36 @@ def encode_arg(value):
 
 def _load(path: Path):
     try:
-        return torch.load(path, weights_only=True), None
+        return load_recording(path), None
     except FileNotFoundError:
         return None, NO_RECORDING
-    except Exception as e:  # a file the student's code wrote or damaged
-        return None, f"the recording could not be read ({type(e).__name__}); it was damaged or forged"
+    except RecordingRefused as e:  # a file the student's code wrote, damaged or made too large
+        return None, f"{e}: {REFUSED_ADVICE}"
 
 
-def judge_recording(check: Check, cases: list[Case], payload, device: str = "cpu") -> Verdict:
-    """Judge one check from its recorded payload (already loaded, untrusted)."""
+def _judge_answer(check: Check, received, student: str) -> str | None:
+    if check.variant:
+        return check.value_answer(received, variants.parameters(check.variant, student))
+    return check.value_answer(received)
+
+
+def judge_recording(check: Check, cases: list[Case], payload, device: str = "cpu",
+                    student: str = variants.FIXED_ID) -> Verdict:
+    """Judge one check from its recorded payload (already loaded, untrusted); `student` picks the
+    parameters of a per-student answer."""
     if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
-        return Verdict(False, "the recording is malformed; it was damaged or forged")
+        return Verdict(False, MALFORMED)
     results = payload["results"]
     if check.value_answer is not None:
         if len(results) != 1 or not isinstance(results[0], dict):
-            return Verdict(False, "the recording is malformed; it was damaged or forged")
-        reason = check.value_answer(decode_value(results[0].get("value")))
+            return Verdict(False, MALFORMED)
+        reason = _judge_answer(check, decode_value(results[0].get("value")), student)
         return Verdict(reason is None, reason or f"passed: {check.description}")
     if len(results) != len(cases):
-        return Verdict(False, f"the recording has {len(results)} results for {len(cases)} inputs; it was damaged or forged")
+        return Verdict(False, f"the recording has {len(results)} results for {len(cases)} inputs; {MALFORMED}")
     for case, result in zip(cases, results):
         if not isinstance(result, dict):
-            return Verdict(False, "the recording is malformed; it was damaged or forged")
+            return Verdict(False, MALFORMED)
         if case.raises is not None:
             reason = expect_error(case, result)
         elif not result.get("ok"):
@@ -112,7 +127,7 @@ def judge_recording(check: Check, cases: list[Case], payload, device: str = "cpu
     return Verdict(True, f"passed: {check.description} ({len(cases)} inputs)")
 
 
-def record_in_process(check: Check, fn, seed: int, device: str = "cpu") -> Verdict:
+def record_in_process(check: Check, fn, seed: int, device: str = "cpu", student: str = variants.FIXED_ID) -> Verdict:
     """Judge `fn` directly, without a notebook: the recorder's own calling code, in this process.
 
     For fast tests of function-level mutants; grading always goes through the sandbox.
@@ -124,10 +139,11 @@ def record_in_process(check: Check, fn, seed: int, device: str = "cpu") -> Verdi
         # Copies, as the sandbox's inputs file gives: a function that changes its arguments in place
         # must not change the cases the judge compares with.
         payload = {"results": [call_case(fn, copy.deepcopy(encode_case(c)), device) for c in cases]}
-    return judge_recording(check, cases, payload, device)
+    return judge_recording(check, cases, payload, device, student)
 
 
-def judge(grade_id: str, cases: list[Case], folder: Path, device: str = "cpu") -> Verdict:
+def judge(grade_id: str, cases: list[Case], folder: Path, device: str = "cpu",
+          student: str = variants.FIXED_ID) -> Verdict:
     """Judge the check `grade_id` from the outputs recorded under `folder`."""
     check = REGISTRY.get(grade_id)
     if check is None:
@@ -135,4 +151,8 @@ def judge(grade_id: str, cases: list[Case], folder: Path, device: str = "cpu") -
     payload, error = _load(folder / "outputs" / f"{grade_id}.pt")
     if error:
         return Verdict(False, error)
-    return judge_recording(check, cases, payload, device)
+    try:
+        return judge_recording(check, cases, payload, device, student)
+    except Exception as e:  # an untrusted value no check expects must not stop the student's other cells
+        log.exception("judging %s failed", grade_id)
+        return Verdict(False, f"the recording could not be judged ({type(e).__name__}): {REFUSED_ADVICE}")

@@ -22,6 +22,7 @@ from autograder import time_limits
 from autograder.checks import REGISTRY, Verdict, seed_for
 from autograder.judge import NO_RECORDING, judge, write_inputs
 from autograder.sandbox import Limits, run_sandboxed
+from workbook.variants import STUDENT_ENV
 
 __all__ = ["SandboxedExecute", "verdict_outputs", "gradebook_lock"]
 
@@ -136,7 +137,9 @@ class SandboxedExecute(NbGraderPreprocessor):
             check = REGISTRY.get(grade_id)
             if check is not None:
                 cases[grade_id] = write_inputs(check, seed_for(self.seed_salt, student, grade_id), grading, self.device)
-        env = {"WORKBOOK_FAST": "1"} if self.fast else {}
+        # The kernel shows, and the judge checks, the per-student parameters of the id nbgrader files
+        # this submission under (workbook.variants).
+        env = {STUDENT_ENV: student, **({"WORKBOOK_FAST": "1"} if self.fast else {})}
         if self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = self.gpu
         with _lock_released():
@@ -148,7 +151,7 @@ class SandboxedExecute(NbGraderPreprocessor):
         self._copy_outputs(nb, result.notebook)
         for cell in autograded_test_cells(nb):
             grade_id = cell.metadata.nbgrader["grade_id"]
-            verdict = judge(grade_id, cases.get(grade_id, []), grading, self.device)
+            verdict = judge(grade_id, cases.get(grade_id, []), grading, self.device, student)
             if verdict.message == NO_RECORDING:
                 verdict = Verdict(False, f"{verdict.message}{_cell_error(nb, cell)}")
             if not verdict.passed and result.status != "ok":

@@ -26,7 +26,8 @@ from nbgrader.converters.autograde import Autograde  # noqa: E402
 from nbgrader.preprocessors import Execute  # noqa: E402
 
 from autograder.config import ASSIGNMENT  # noqa: E402
-from autograder.grading import copy_submission, format_table, grade_class, make_api, prepare_gradebook  # noqa: E402
+from autograder.grading import format_table, grade_class, make_api, prepare_gradebook  # noqa: E402
+from autograder.intake import copy_submission  # noqa: E402
 
 
 def small_class(root: Path, n: int) -> tuple[Path, Path]:
@@ -67,7 +68,7 @@ def plain_nbgrader(subs: Path, grading: Path, source: Path | None) -> float:
     start = time.perf_counter()
     for student in students:
         folder = student / ASSIGNMENT if (student / ASSIGNMENT).is_dir() else student
-        copy_submission(folder, grading, student.name)
+        copy_submission(folder, grading / "submitted" / student.name / ASSIGNMENT)
         result = api.autograde(ASSIGNMENT, student.name, force=True, create=True)
         if not result["success"]:
             print(f"plain nbgrader could not grade {student.name}", file=sys.stderr)

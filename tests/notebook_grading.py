@@ -28,14 +28,27 @@ class NotebookGrading:
 
     @pytest.fixture(scope="class")
     @classmethod
-    def graded(cls, tmp_path_factory):
-        root = tmp_path_factory.mktemp(f"class-{cls.NOTEBOOK}")
+    def class_root(cls, tmp_path_factory):
+        """The class's folder: submissions/ and grading/ (autograded notebooks under grading/autograded)."""
+        return tmp_path_factory.mktemp(f"class-{cls.NOTEBOOK}")
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def graded(cls, class_root):
+        root = class_root
         subs = root / "submissions"
         write_submission(subs / "reference", reference=True, notebooks=[cls.NOTEBOOK])
         write_submission(subs / "blank", notebooks=[cls.NOTEBOOK])
         for name, (fills, _) in cls.SUBMISSIONS.items():
             write_submission(subs / name, {cls.NOTEBOOK: fills}, reference=True, notebooks=[cls.NOTEBOOK])
         return {r.student: r for r in grade_class(subs, root / "grading", feedback=False)}
+
+    def verdict(self, class_root, student: str, grade_id: str) -> str:
+        """What the graded cell `grade_id` of `student`'s autograded notebook says."""
+        path = class_root / "grading" / "autograded" / student / ASSIGNMENT / f"{self.NOTEBOOK}.ipynb"
+        cell = next(c for c in nbformat.read(path, as_version=4).cells
+                    if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+        return " ".join(o.get("evalue") or o.get("text", "") for o in cell.outputs)
 
     def autograded(self, result) -> dict[str, float]:
         cells = {k.split(":", 1)[1]: v for k, v in result.scores.items() if k.startswith(self.NOTEBOOK + ":")}

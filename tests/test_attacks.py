@@ -114,6 +114,8 @@ def problems(graded, name: str) -> list[str]:
     if result.status != "graded":
         return [f"not graded: {result.status}"]
     found, scores, shown = [], cells(result), messages(graded, f"attack_{name}")
+    if result.max_total != sum(POINTS.values()) or set(scores) != set(POINTS):
+        found.append(f"graded cells changed: {sorted(scores)}, out of {result.max_total} points")
     for cell, points in POINTS.items():
         score = scores.get(cell)
         if cell in attack["earns"]:

@@ -16,8 +16,10 @@ import pytest
 
 from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.grading import grade_class, make_api, write_lms_csv, write_nbgrader_csv
+from tests.golden import function_source
 from tests.submissions.attacks import target
 from tests.submissions.attacks.target import NOTEBOOK, WRONG_STATS
+from tests.submissions.mutants import normalization as normalization_mutants
 
 pytestmark = pytest.mark.slow
 SANDBOX = {"cell_timeout": 20, "notebook_timeout": 120}
@@ -166,3 +168,173 @@ def test_killed_grader_resumes_without_losing_or_duplicating_grades(assignment):
         con.close()
     scores = {line.split()[0]: line.split()[1] for line in out.splitlines() if line.split()[:1] in (["ann"], ["bob"], ["cat"], ["dan"])}
     assert scores == {"ann": "6", "bob": "6", "cat": "6", "dan": "3"}, out
+
+
+# ---------------------------------------------------------------- intake: links, ids, old notebooks, subclasses
+# Returns fastai tensor subclasses (as fastai's own transforms do, keeping the dtype): values are graded, not types.
+SUBCLASS_FILLS = {
+    "channel_stats_solution_suffix": ("\nfrom fastai.torch_core import TensorBase, TensorImage\n_plain_stats = channel_stats\n"
+                                      "def channel_stats(x):\n    return tuple(t.as_subclass(TensorBase) for t in _plain_stats(x))\n"),
+    "normalize_solution_suffix": ("\n_plain_normalize = normalize\n"
+                                  "def normalize(x, mean, std):\n    return _plain_normalize(x, mean, std).as_subclass(TensorImage)\n"),
+}
+
+
+def _entries(folder: Path) -> dict[str, str]:
+    """Every entry under `folder` without following links: a file's hash, a link's target, a FIFO's kind."""
+    state = {}
+    for directory, dirnames, filenames in os.walk(folder):
+        for name in dirnames + filenames:
+            path = Path(directory) / name
+            if path.is_symlink():
+                state[str(path.relative_to(folder))] = f"link to {os.readlink(path)}"
+            elif path.is_file():
+                state[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest()
+            elif not path.is_dir():
+                state[str(path.relative_to(folder))] = "special"
+    return state
+
+
+def _old_format(path: Path) -> None:
+    """Rewrite a notebook as nbformat 4.4 (no cell ids), as Colab and older Jupyter save it."""
+    import json
+    data = json.loads(path.read_text())
+    data["nbformat_minor"] = 4
+    for cell in data["cells"]:
+        cell.pop("id", None)
+    path.write_text(json.dumps(data))
+
+
+@pytest.fixture(scope="module")
+def intake_class(assignment):
+    subs, grading = assignment / "intake-class", assignment / "intake-grading"
+    master = assignment / "source" / ASSIGNMENT
+    _write(assignment, subs / "good")
+    # links to the master notebooks: a notebook, the assignment folder, the whole student folder
+    (subs / "link_notebook").mkdir(parents=True)
+    (subs / "link_notebook" / f"{NOTEBOOK}.ipynb").symlink_to(master / f"{NOTEBOOK}.ipynb")
+    (subs / "link_folder").mkdir()
+    (subs / "link_folder" / ASSIGNMENT).symlink_to(master)
+    (subs / "link_student").symlink_to(master)
+    # an honest notebook beside links to the reference, the trusted checks, the gradebook and /etc/passwd
+    _write(assignment, subs / "link_files")
+    for name, target_path in {"reference.py": REPO_ROOT / "autograder" / "reference" / "normalization.py",
+                              "checks.py": REPO_ROOT / "autograder" / "checks" / "normalization.py",
+                              "gradebook.db": grading / "gradebook.db", "passwd": Path("/etc/passwd"),
+                              "autograder": REPO_ROOT / "autograder"}.items():
+        (subs / "link_files" / name).symlink_to(target_path)
+    os.mkfifo(subs / "link_files" / "pipe")
+    (subs / "link_files" / "notes.txt").write_text("my own notes")
+    # ids nbgrader would glob or hide
+    _write(assignment, subs / ".hidden")
+    _write(assignment, subs / "jane[1]")
+    _write(assignment, subs / "*", {"channel_stats_solution": WRONG_STATS})
+    # nbformat 4.4, with an output of its own in an ungraded cell
+    solutions = target.reference_solutions(assignment / "source")
+    _write(assignment, subs / "old_format", {"channel_stats_solution": solutions["channel_stats_solution"] + "\nprint('stats defined')"})
+    _old_format(subs / "old_format" / f"{NOTEBOOK}.ipynb")
+    _write(assignment, subs / "subclass", {
+        "channel_stats_solution": solutions["channel_stats_solution"] + SUBCLASS_FILLS["channel_stats_solution_suffix"],
+        "normalize_solution": solutions["normalize_solution"] + SUBCLASS_FILLS["normalize_solution_suffix"]})
+    # a normalize that guesses the channel axis by its size: only images with a side equal to C catch it
+    _write(assignment, subs / "guesses_axis", {"normalize_solution": function_source(
+        normalization_mutants.normalize_guesses_channel_axis, "normalize")})
+    # an honest student whose notebook's metadata was changed (a test cell ungraded, a graded cell added)
+    _write(assignment, subs / "tampered")
+    nb = nbformat.read(subs / "tampered" / f"{NOTEBOOK}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == "normalize_values":
+            cell.metadata.nbgrader.update(grade=False, points=0)
+    nb.cells.append(nbformat.v4.new_code_cell("print('bonus')", metadata={"nbgrader": {
+        "grade": True, "grade_id": "bonus", "locked": True, "points": 100, "schema_version": 3, "solution": False}}))
+    nbformat.write(nb, subs / "tampered" / f"{NOTEBOOK}.ipynb")
+    before = _entries(subs)
+    results = {r.student: r for r in grade_class(subs, grading, jobs=2, source_root=assignment / "source",
+                                                 sandbox=SANDBOX)}
+    return {"subs": subs, "grading": grading, "results": results, "before": before}
+
+
+@pytest.mark.parametrize("student", ["link_notebook", "link_folder", "link_student"])
+def test_a_link_to_the_master_is_refused(intake_class, student):
+    result = intake_class["results"][student]
+    assert result.status.startswith("not graded") and "symbolic link" in result.status, result.status
+    assert not (intake_class["grading"] / "submitted" / student).exists()
+
+
+def test_linked_files_are_refused_and_named(intake_class):
+    result, grading = intake_class["results"]["link_files"], intake_class["grading"]
+    assert result.status == "graded" and result.total == 6, result
+    note = next(n for n in result.notes if n.startswith("refused"))
+    for name in ("reference.py (a symbolic link)", "checks.py", "gradebook.db", "passwd", "autograder", "pipe (a FIFO)"):
+        assert name in note, note
+    copied = {p.relative_to(grading) for stage in ("submitted", "autograded", "feedback")
+              for p in (grading / stage / "link_files").rglob("*")}
+    assert copied and all(not (grading / p).is_symlink() for p in copied)
+    names = {p.name for p in copied}
+    assert "notes.txt" in names and not names & {"reference.py", "checks.py", "gradebook.db", "passwd", "pipe", "autograder"}
+    assert not any("root:x:0:0" in (grading / p).read_text(errors="replace") for p in copied if (grading / p).is_file())
+
+
+def test_every_folder_is_graded_under_a_safe_id(intake_class):
+    results, grading = intake_class["results"], intake_class["grading"]
+    assert set(results) == {p.name for p in intake_class["subs"].iterdir()}  # none vanished, ".hidden" included
+    for student, total in ((".hidden", 6), ("jane[1]", 6), ("*", 3)):
+        result = results[student]
+        assert result.status == "graded" and result.total == total, (student, result)
+        mapped = next(n for n in result.notes if n.startswith("graded as nbgrader id"))
+        assert (grading / "feedback" / mapped.split("'")[1] / ASSIGNMENT / f"{NOTEBOOK}.html").exists()
+    # "*" graded itself only: every other student was graded once, with their own scores
+    con = sqlite3.connect(grading / "gradebook.db")
+    try:
+        counts = dict(con.execute("SELECT student_id, COUNT(*) FROM submitted_assignment GROUP BY student_id"))
+    finally:
+        con.close()
+    assert set(counts.values()) == {1} and len(counts) == sum(r.status == "graded" for r in results.values())
+    assert results["good"].total == 6
+
+
+def test_an_nbformat_4_4_notebook_shows_each_cell_its_own_output(intake_class):
+    result, grading = intake_class["results"]["old_format"], intake_class["grading"]
+    assert result.status == "graded" and result.total == 6, result
+    nb = nbformat.read(grading / "autograded" / "old_format" / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
+    shown = {c.metadata.get("nbgrader", {}).get("grade_id", f"cell {i}"): "".join(o.get("text", "") for o in c.outputs)
+             for i, c in enumerate(nb.cells) if c.cell_type == "code"}
+    assert shown["channel_stats_solution"] == "stats defined\n", shown
+    assert shown["cell 0"] == "" and shown["normalize_solution"] == "", shown
+    html = (grading / "feedback" / "old_format" / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
+    assert html.count("stats defined") == 2  # the source line and its one output
+
+
+def test_a_channel_axis_guess_loses_the_values_check(intake_class):
+    result = intake_class["results"]["guesses_axis"]
+    scores = {k.split(":", 1)[1]: v for k, v in result.scores.items()}
+    assert result.status == "graded" and scores["normalize_values"] == 0 and result.total == 4, result
+
+
+def test_tensor_subclasses_are_graded_by_value(intake_class):
+    result = intake_class["results"]["subclass"]
+    assert result.status == "graded" and result.total == 6, result
+
+
+def test_tampered_metadata_is_restored_from_the_master(intake_class):
+    result = intake_class["results"]["tampered"]
+    assert result.status == "graded" and (result.total, result.max_total) == (6, 6), result
+    tampered = [n for n in result.notes if n.startswith("nbgrader metadata changed")]
+    assert len(tampered) == 1, result.notes
+    assert "normalize_values (grade: False, points: 0)" in tampered[0] and "bonus (not a cell of the assignment" in tampered[0]
+
+
+def test_intake_changes_no_submission(intake_class):
+    assert _entries(intake_class["subs"]) == intake_class["before"]
+
+
+def test_a_recording_bomb_leaves_a_serial_class_complete(assignment):
+    """At --jobs 1 the judge runs in the grader's own process: a zip bomb must cost the offender only."""
+    from tests.submissions.attacks.target import ATTACKS
+    subs = assignment / "bomb-class"
+    _write(assignment, subs / "good")
+    _write(assignment, subs / "bomber", {k: v.format() for k, v in ATTACKS["recording_bomb"]["fills"].items()})
+    results = {r.student: r for r in grade_class(subs, assignment / "bomb-grading", jobs=1,
+                                                 source_root=assignment / "source", sandbox=SANDBOX, feedback=False)}
+    assert results["good"].status == "graded" and results["good"].total == 6
+    assert results["bomber"].status == "graded" and results["bomber"].total == 3, results["bomber"]

@@ -16,8 +16,9 @@ SUBMISSIONS = {
     "seed_student": ({"what_grows_answer": f"what_grows = {mutants.SEED_WHAT_GROWS!r}\n",
                       "progressive_fit_solution": function_source(mutants.fit_grows_batch_size, "progressive_fit")},
                      {"what_grows", mutants.STAGES, mutants.BATCH}),
+    # my_schedule is worked out with the student's own size_schedule: a wrong one makes it wrong too.
     "schedule_never_final": ({"size_schedule_solution": function_source(mutants.schedule_never_final, "size_schedule")},
-                             {mutants.VALUES}),
+                             {mutants.VALUES, "my_schedule"}),
     "fit_every_epoch": ({"progressive_fit_solution": function_source(mutants.fit_every_epoch, "progressive_fit")},
                         {mutants.STAGES}),
 }

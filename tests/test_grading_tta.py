@@ -12,8 +12,9 @@ NOTEBOOK = "04_test_time_augmentation"
 # checks it must lose. Crops in another order do not change the average, so five_crop_tta (which calls
 # the student's five_crop) keeps its points; averaged logits break only the values of five_crop_tta.
 SUBMISSIONS = {
+    # my_crop_corners is read off the student's own five_crop: crops in another order put it wrong too.
     "mutant_crop_order": ({"five_crop_solution": function_source(tta_mutants.crops_other_order, "five_crop")},
-                          {"five_crop_values"}),
+                          {"five_crop_values", "my_crop_corners"}),
     "mutant_mean_logits": ({"five_crop_tta_solution": function_source(tta_mutants.tta_mean_of_logits, "five_crop_tta")},
                            {"five_crop_tta_values"}),
 }

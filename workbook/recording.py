@@ -1,6 +1,6 @@
 """The recorder that hidden test cells call while a submission is graded.
 
-Grading runs in two phases (see DESIGN.md). In phase 1 the student's notebook runs in a sandboxed
+Grading runs in two phases (see docs/architecture.md). In phase 1 the student's notebook runs in a sandboxed
 kernel, and each hidden test cell only *records*: `record(probe, fn)` reads the inputs the grader
 prepared for that probe, calls `fn` on each, and saves what came back (value, device, or the
 exception raised) for the grader's own process to judge in phase 2. Nothing here decides a grade,
@@ -35,7 +35,10 @@ def encode(value, depth: int = 0):
     if depth > 8:
         return {MARK: "unsupported", "type": "nested too deeply", "repr": ""}
     if isinstance(value, torch.Tensor):
-        return {MARK: "tensor", "data": value.detach().to("cpu", copy=True), "device": str(value.device),
+        # Values are graded, not types: a subclass (fastai's TensorBase, a Parameter) is kept as a plain
+        # tensor, which `torch.load(weights_only=True)` reads back.
+        data = value.detach().as_subclass(torch.Tensor).to("cpu", copy=True)
+        return {MARK: "tensor", "data": data, "device": str(value.device),
                 "requires_grad": bool(value.requires_grad)}
     if value is None or type(value) in (bool, int, float, str):
         return value

@@ -11,11 +11,18 @@ from dataclasses import dataclass, field
 import torch
 
 from workbook.checks import normal_answer
+from workbook import variants
 from workbook.recording import MARK, ONE_SHOT
 
-__all__ = ["Case", "Check", "Verdict", "seed_for", "compare_tensor", "expect_error", "decode_value",
+__all__ = ["Case", "Check", "Verdict", "MALFORMED", "seed_for", "compare_tensor", "expect_error", "decode_value",
            "inputs_unchanged", "judge_tensors", "answer_in", "answer_equals",
-           "tensor_arg_label", "one_shot"]
+           "tensor_arg_label", "one_shot", "fits_other_parameters"]
+
+
+# Said of a recording whose structure the recorder never writes: what went wrong, and what to do.
+MALFORMED = ("the recording is malformed: the notebook changed what the recorder saved (damaged or forged). "
+             "Leave `record`, `workbook.recording` and the grader's files alone, restart the kernel, run all "
+             "cells and submit again")
 
 
 @dataclass(frozen=True)
@@ -52,8 +59,10 @@ class Check:
         judge_case: (case, expected, received, after, device) -> None when right, else a one-line
             reason; `after` holds the tensor arguments as they were after the call.
         expected: (case) -> the reference output for the case (not called for `raises` cases).
-        value_answer: for answer cells (no function): judge(received) -> None or a reason.
+        value_answer: for answer cells (no function): judge(received) -> None or a reason; with
+            `variant`, judge(received, params) with the student's parameters of that question.
         target: the exercise function the check calls ("" for answer cells).
+        variant: the `workbook.variants` question whose per-student parameters the answer depends on.
     """
     grade_id: str
     description: str
@@ -61,13 +70,30 @@ class Check:
     make_cases: Callable[[torch.Generator], list[Case]] | None = None
     expected: Callable[[Case], object] | None = None
     judge_case: Callable[..., str | None] | None = None
-    value_answer: Callable[[object], str | None] | None = None
+    value_answer: Callable[..., str | None] | None = None
+    variant: str = ""
 
 
 def seed_for(salt: str, student_id: str, grade_id: str) -> int:
     """A seed that differs per submission and per check, and is stable across reruns."""
     digest = hashlib.sha256(f"{salt}\0{student_id}\0{grade_id}".encode()).hexdigest()
     return int(digest[:15], 16)
+
+
+def fits_other_parameters(question: str, own: dict, fits: Callable[[dict], bool]) -> str | None:
+    """When a wrong answer is right for another parameter set of `question`, a reason that says so.
+
+    Args:
+        question: a `workbook.variants` question.
+        own: the student's parameters (the answer does not fit them).
+        fits: (params) -> whether the answer is right for those parameters.
+    """
+    other = next((p for p in variants.space(question) if p != own and fits(p)), None)
+    if other is None:
+        return None
+    printed = ", the printed example" if other in variants.EXAMPLES[question] else ""
+    return (f"the answer fits other parameters ({variants.describe(other)}{printed}), not yours "
+            f"({variants.describe(own)}); work it out for the numbers your notebook shows you")
 
 
 def one_shot(items: list) -> dict:
@@ -152,7 +178,7 @@ def expect_error(case: Case, result: dict) -> str | None:
 def inputs_unchanged(case: Case, after) -> str | None:
     """None when every tensor argument is unchanged after the call, else which one changed."""
     if not isinstance(after, dict):
-        return None if after is None else "the recording is malformed; it was damaged or forged"
+        return None if after is None else MALFORMED
     for i, (before, now) in enumerate(zip(case.args, after.get("args", []))):
         if isinstance(before, torch.Tensor) and isinstance(now, RecordedTensor):
             if now.data.shape != before.shape or not torch.equal(now.data, before):

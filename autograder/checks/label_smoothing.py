@@ -3,11 +3,10 @@ import math
 
 import torch
 
-from autograder.checks.core import Case, Check, RecordedTensor, describe_received, judge_tensors, tensor_arg_label
+from autograder.checks.core import (Case, Check, RecordedTensor, describe_received, fits_other_parameters,
+                                    judge_tensors, tensor_arg_label)
 from autograder.reference import label_smoothing as ref
 
-# Five categories, index 1, eps = 0.1 (questionnaire Q13): eps/K = 0.02 off, 1 - eps + eps/K = 0.92 on.
-Q13_TARGET = (0.02, 0.92, 0.02, 0.02, 0.02)
 
 
 def _labels(g: torch.Generator, n: int, k: int, dtype=torch.int64) -> torch.Tensor:
@@ -32,6 +31,9 @@ def targets_value_cases(g: torch.Generator) -> list[Case]:
         _targets_case(_labels(g, 4, 2), 2, 0.0),
         _targets_case(_labels(g, 3, 1000), 1000, 0.05),
         _targets_case(_labels(g, 6, 7), 7, 0.3, dtype=torch.float64),
+        # eps = 0 crossed with the other option (dtype), and a single class (every target is 1).
+        _targets_case(_labels(g, 5, 3), 3, 0.0, dtype=torch.float64),
+        _targets_case(_labels(g, 3, 1), 1, 0.2),
     ]
 
 
@@ -63,8 +65,10 @@ def loss_value_cases(g: torch.Generator) -> list[Case]:
 
 def loss_reduction_cases(g: torch.Generator) -> list[Case]:
     cases = []
+    # eps = 0 (plain cross-entropy) with every reduction: a shortcut for eps = 0 must still reduce as asked.
     for n, k, eps, reduction in ((8, 10, 0.1, "none"), (8, 10, 0.1, "sum"), (5, 4, 0.3, "none"),
-                                 (6, 6, 0.2, "sum"), (7, 5, 0.1, "mean")):
+                                 (6, 6, 0.2, "sum"), (7, 5, 0.1, "mean"), (6, 4, 0.0, "none"),
+                                 (5, 3, 0.0, "sum"), (4, 6, 0.0, "mean")):
         cases.append(_loss_case(_logits(g, n, k), _labels(g, n, k), eps, reduction=reduction))
     return cases
 
@@ -110,29 +114,45 @@ def _as_numbers(received) -> list[float] | None:
     return None
 
 
-def q13_answer(received) -> str | None:
-    """Judge the Q13 target; the reasons name the part of a wrong answer that is wrong."""
+def q13_target(params: dict) -> list[float]:
+    """The smoothed target of `params["index"]` with its number of classes and eps (eps/K off)."""
+    k, eps, index = params["n_classes"], params["eps"], params["index"]
+    return [eps / k + (1 - eps) * (i == index) for i in range(k)]
+
+
+def _fits(numbers: list[float], params: dict) -> bool:
+    target = q13_target(params)
+    return len(numbers) == len(target) and all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(numbers, target))
+
+
+def q13_answer(received, params: dict) -> str | None:
+    """Judge the Q13 target against the student's own parameters (workbook.variants "q13"); the reasons
+    name the part of a wrong answer that is wrong, or the other parameters it was worked out for."""
+    k, eps, index = params["n_classes"], params["eps"], params["index"]
     numbers = _as_numbers(received)
     if numbers is None:
-        return f"expected five numbers (a list of floats), received {describe_received(received)}"
-    if len(numbers) != len(Q13_TARGET):
-        return f"expected one number per category (five), received {len(numbers)}"
-    if all(math.isclose(a, b, abs_tol=1e-6) for a, b in zip(numbers, Q13_TARGET)):
+        return f"expected {k} numbers (a list of floats), received {describe_received(received)}"
+    if _fits(numbers, params):
         return None
+    copied = fits_other_parameters("q13", params, lambda other: _fits(numbers, other))
+    if len(numbers) != k:
+        return copied or f"expected one number per category ({k}), received {len(numbers)}"
     reasons = []
     top = max(range(len(numbers)), key=numbers.__getitem__)
-    if top != 1:
-        reasons.append(f"the largest value is at index {top}; the target class is index 1 (indices start at 0)")
+    if top != index:
+        reasons.append(f"the largest value is at index {top}; the target class is index {index} (indices start at 0)")
     if not math.isclose(sum(numbers), 1.0, abs_tol=1e-6):
         reasons.append(f"the values sum to {sum(numbers):.4g}, a target distribution sums to 1")
     off = [v for i, v in enumerate(numbers) if i != top]
-    if all(math.isclose(v, 0.01, abs_tol=1e-9) for v in off):
-        reasons.append("0.01 is eps/10, the off-value of a ten-class example; here there are five classes")
-    elif all(math.isclose(v, 0.025, abs_tol=1e-9) for v in off):
-        reasons.append("0.025 is eps/(K-1), the other convention (1 - eps on, eps/(K-1) off); this notebook, "
-                       "the paper, torch and fastai use eps/K")
+    if k != 10 and all(math.isclose(v, eps / 10, abs_tol=1e-9) for v in off):
+        reasons.append(f"{eps / 10:g} is eps/10, the off-value of a ten-class example; here there are {k} classes")
+    elif k > 1 and all(math.isclose(v, eps / (k - 1), abs_tol=1e-9) for v in off):
+        reasons.append(f"{eps / (k - 1):.4g} is eps/(K-1), the other convention (1 - eps on, eps/(K-1) off); this "
+                       "notebook, the paper, torch and fastai use eps/K")
     elif all(v == 0 for v in off):
         reasons.append("this is the one-hot target, without smoothing")
+    if copied:
+        return copied + (f" ({'; '.join(reasons)})" if reasons else "")
     return "the target is not right" + (": " + "; ".join(reasons) if reasons else "")
 
 
@@ -153,6 +173,6 @@ CHECKS = [
           judge_case=judge_tensors("loss", rtol=1e-5, atol=1e-4)),
     Check("label_smoothing_ce_errors", "label_smoothing_ce rejects a bad eps, labels out of range, float labels "
           "and a label count that does not match the logits", "label_smoothing_ce", make_cases=loss_error_cases),
-    Check("q13_target", "with five categories and eps = 0.1 the target of index 1 is [0.02, 0.92, 0.02, 0.02, 0.02]",
-          value_answer=q13_answer),
+    Check("q13_target", "the smoothed target of your index is eps/K on every class and 1 - eps + eps/K on "
+          "that index, for your number of classes K and eps", value_answer=q13_answer, variant="q13"),
 ]

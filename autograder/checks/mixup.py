@@ -18,7 +18,7 @@ import math
 import scipy.stats
 import torch
 
-from autograder.checks.core import Case, Check, RecordedTensor, compare_tensor, describe_received, inputs_unchanged, \
+from autograder.checks.core import MALFORMED, Case, Check, RecordedTensor, compare_tensor, describe_received, inputs_unchanged, \
     judge_tensors, tensor_arg_label
 from autograder.reference import mixup as ref
 
@@ -57,7 +57,7 @@ def judge_lam(case: Case, expected, received, after, device: str) -> str | None:
     alpha, n, _, repeats = case.args
     dtype = case.kwargs.get("dtype", torch.float32)
     if not (isinstance(received, tuple) and len(received) == 2 and all(isinstance(r, list) for r in received)):
-        return f"with {case.label}: the recording is malformed; it was damaged or forged"
+        return f"with {case.label}: {MALFORMED}"
     first, again = received
     for got in first + again:
         if not isinstance(got, RecordedTensor):
@@ -196,7 +196,7 @@ def _as_box(value):
 def judge_box(case: Case, expected, received, after, device: str) -> str | None:
     h, w, lam, _, repeats = case.args
     if not (isinstance(received, tuple) and len(received) == 2 and all(isinstance(r, list) for r in received)):
-        return f"with {case.label}: the recording is malformed; it was damaged or forged"
+        return f"with {case.label}: {MALFORMED}"
     first, again = received
     boxes = [_as_box(b) for b in first]
     for raw, box in zip(first, boxes):

@@ -22,8 +22,9 @@ def _x_case(x: torch.Tensor, **kw) -> Case:
 
 
 def stats_value_cases(g: torch.Generator) -> list[Case]:
+    # [3, 3, 5, 3]: batch, channels and width all equal, so guessing the channel axis by its size fails.
     shapes = [([4, 3, 9, 7], torch.float32), ([1, 3, 5, 5], torch.float32), ([3, 2, 4, 6], torch.float64),
-              ([2, 1, 8, 8], torch.float32), ([6, 3, 16, 12], torch.float32)]
+              ([2, 1, 8, 8], torch.float32), ([6, 3, 16, 12], torch.float32), ([3, 3, 5, 3], torch.float32)]
     return [_x_case(_images(g, s, d)) for s, d in shapes]
 
 
@@ -40,6 +41,10 @@ def normalize_value_cases(g: torch.Generator) -> list[Case]:
     x = _images(g, [4, 3, 8, 8])
     x64 = _images(g, [2, 2, 5, 5], torch.float64)
     single = _images(g, [1, 3, 6, 4])[0]
+    # Sides equal to the channel count: a function that guesses the channel axis by its size picks the
+    # batch, height or width axis here.
+    cube = _images(g, [3, 3, 5, 3])
+    single_cube = _images(g, [1, 3, 3, 4])[0]
     mean, std = ref.channel_stats(x)
     return [
         Case(args=(x, mean, std), label=f"{tensor_arg_label('x', x)}, mean and std as tensors"),
@@ -47,6 +52,10 @@ def normalize_value_cases(g: torch.Generator) -> list[Case]:
         Case(args=(x64, [0.5, 0.1], [0.25, 2.0]), label=f"{tensor_arg_label('x', x64)}, two channels"),
         Case(args=(single, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
              label=f"{tensor_arg_label('x', single)} (one image), ImageNet statistics"),
+        Case(args=(cube, [0.6, 0.35, 0.2], [0.12, 0.2, 0.05]),
+             label=f"{tensor_arg_label('x', cube)} (batch, channels and width all 3)"),
+        Case(args=(single_cube, [0.6, 0.35, 0.2], [0.12, 0.2, 0.05]),
+             label=f"{tensor_arg_label('x', single_cube)} (one image, height 3 like the channels)"),
     ]
 
 

@@ -10,13 +10,12 @@ import math
 
 import torch
 
-from autograder.checks.core import Case, Check, describe_received
+from autograder.checks.core import MALFORMED, Case, Check, describe_received, fits_other_parameters
 from autograder.checks.imagenette import choice
 from autograder.reference import resizing as ref
 from workbook.probes import run_learner_probe
 
 PROBE_TARGET = "progressive_fit, called on a probe learner by workbook.probes.run_learner_probe"
-MALFORMED = "the recording is malformed; it was damaged or forged"
 
 
 def _schedule_case(start, final, n_epochs, step) -> Case:
@@ -167,6 +166,21 @@ def judge_fit_batch_size(case: Case, expected, received, after, device: str) -> 
     return None
 
 
+def _schedule_of(params: dict) -> list[int]:
+    return ref.size_schedule(params["start"], params["final"], params["n_epochs"], params["step"])
+
+
+def my_schedule_answer(received, params: dict) -> str | None:
+    """Judge the student's own schedule (workbook.variants "schedule") against the reference's."""
+    call = f"size_schedule({params['start']}, {params['final']}, {params['n_epochs']}, {params['step']})"
+    if not isinstance(received, list) or not all(type(v) is int for v in received):
+        return f"expected the list of ints {call} returns, received {describe_received(received)}"
+    if received == _schedule_of(params):
+        return None
+    copied = fits_other_parameters("schedule", params, lambda other: _schedule_of(other) == received)
+    return copied or f"{call} is not {received}"
+
+
 CHECKS = [
     Check("size_schedule_values", "size_schedule gives each epoch the linear interpolation from start to final, "
           "rounded to the nearest multiple of step", "size_schedule", make_cases=schedule_value_cases,
@@ -179,6 +193,8 @@ CHECKS = [
     Check("progressive_fit_batch_size", "progressive_fit keeps the learner's batch size: the images grow, "
           "not the batches", PROBE_TARGET, make_cases=fit_cases, expected=_expected_fit,
           judge_case=judge_fit_batch_size),
+    Check("my_schedule", "my_schedule holds the size of each epoch of your own schedule",
+          value_answer=my_schedule_answer, variant="schedule"),
     Check("what_grows", "in progressive resizing the image size grows from stage to stage (not the batch size)",
           value_answer=choice("b")),
 ]

@@ -16,8 +16,8 @@ computing them.
 """
 import torch
 
-from autograder.checks.core import (Case, Check, answer_equals, answer_in, compare_tensor, describe_received,
-                                    inputs_unchanged, judge_tensors, tensor_arg_label)
+from autograder.checks.core import (MALFORMED, Case, Check, answer_equals, answer_in, compare_tensor, describe_received,
+                                    fits_other_parameters, inputs_unchanged, judge_tensors, tensor_arg_label)
 from autograder.reference import tta as ref
 from workbook.probes import build_probe_model, probe_weights
 
@@ -99,7 +99,7 @@ def _expected_probe(case: Case) -> dict:
 
 def _probe_report(case: Case, received) -> tuple[dict | None, str | None]:
     if not isinstance(received, dict) or not {"output", "requires_grad", "training"} <= set(received):
-        return None, f"with {case.label}: the recording is malformed; it was damaged or forged"
+        return None, f"with {case.label}: {MALFORMED}"
     return received, None
 
 
@@ -120,7 +120,7 @@ def judge_tta_mode(case: Case, expected, received, after, device: str) -> str | 
     if flags != want:
         start = "training" if want[0] else "eval"
         if not isinstance(flags, list) or not all(isinstance(f, bool) for f in flags):
-            return f"with {case.label}: the recording is malformed; it was damaged or forged"
+            return f"with {case.label}: {MALFORMED}"
         changed = sum(f != want[0] for f in flags)
         return (f"with {case.label}: the model started in {start} mode, but afterwards {changed} of its "
                 f"{len(flags)} modules had training={not want[0]}; put every module back as it was "
@@ -139,6 +139,38 @@ def judge_tta_grad(case: Case, expected, received, after, device: str) -> str | 
     return None
 
 
+def crop_corners(params: dict) -> list[tuple[int, int]]:
+    """(row, column) of the top-left pixel of the five crops of `params`, in five_crop's order."""
+    h, w, size = params["height"], params["width"], params["size"]
+    bottom, right = h - size, w - size
+    return [(0, 0), (0, right), (bottom, 0), (bottom, right), (round(bottom / 2), round(right / 2))]
+
+
+def _as_pairs(received) -> list[tuple] | None:
+    if isinstance(received, (list, tuple)) and all(
+            isinstance(p, (list, tuple)) and len(p) == 2 and all(type(v) is int for v in p) for p in received):
+        return [tuple(p) for p in received]
+    return None
+
+
+def my_crop_corners_answer(received, params: dict) -> str | None:
+    """Judge where the student's own five crops start (workbook.variants "crop")."""
+    pairs = _as_pairs(received)
+    if pairs is None:
+        return f"expected five (row, column) pairs of ints, received {describe_received(received)}"
+    expected = crop_corners(params)
+    if pairs == expected:
+        return None
+    copied = fits_other_parameters("crop", params, lambda other: crop_corners(other) == pairs)
+    if copied:
+        return copied
+    names = ("top-left", "top-right", "bottom-left", "bottom-right", "centre")
+    wrong = [f"the {name} crop starts at {want}, not {got}" for name, want, got in zip(names, expected, pairs) if want != got]
+    if len(pairs) != 5:
+        wrong.insert(0, f"expected five pairs, received {len(pairs)}")
+    return "; ".join(wrong)
+
+
 CHECKS = [
     Check("five_crop_values", "five_crop returns the corner and centre crops in torchvision's order and rounding",
           "five_crop", make_cases=five_crop_value_cases, expected=lambda c: ref.five_crop(*c.args),
@@ -152,6 +184,8 @@ CHECKS = [
           judge_case=judge_tta_mode),
     Check("five_crop_tta_no_grad", "five_crop_tta predicts without building an autograd graph",
           PROBE_TARGET, make_cases=tta_grad_cases, expected=_expected_probe, judge_case=judge_tta_grad),
+    Check("my_crop_corners", "my_crop_corners holds where each of your five crops starts, the centre rounded "
+          "like torchvision (half to even)", value_answer=my_crop_corners_answer, variant="crop"),
     Check("fastai_tta_passes", "learn.tta() with its defaults makes 5 passes over the data: 4 augmented, 1 plain",
           value_answer=answer_equals(5, "a number of passes")),
     Check("tta_speed", "test-time augmentation is slower than plain inference (one forward pass per version)",

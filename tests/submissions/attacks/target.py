@@ -186,6 +186,28 @@ ATTACKS = {
             "    " + WRONG_STATS.replace("\n", "\n    "))},
         "earns": NORMALIZE, "reason": "expected",
     },
+    "recording_bomb": {
+        "what": "writes recordings whose zip entries inflate from a few hundred KiB to 128 MiB each (a zip bomb)",
+        "fills": {"channel_stats_solution": (
+            "import io, zipfile, workbook.recording as recording\n"
+            "out = recording.grading_dir() / 'outputs'\nout.mkdir(parents=True, exist_ok=True)\n"
+            "for probe in ['channel_stats_values', 'channel_stats_errors']:\n"
+            "    plain = io.BytesIO()\n    torch.save({{'probe': probe, 'results': []}}, plain)\n"
+            "    source = zipfile.ZipFile(plain)\n"
+            "    with zipfile.ZipFile(out / f'{{probe}}.pt', 'w', zipfile.ZIP_DEFLATED, compresslevel=1) as bomb:\n"
+            "        for info in source.infolist():\n            bomb.writestr(info.filename, source.read(info.filename))\n"
+            "        with bomb.open('archive/data/99', 'w') as entry:\n"
+            "            for _ in range(8):\n                entry.write(bytes(2**24))\n"
+            "channel_stats = None  # the visible checks fail, so the recorder never overwrites the bombs")},
+        "earns": NORMALIZE, "reason": "inflates to",
+    },
+    "tamper_metadata": {
+        "what": "marks a test cell grade: false with 0 points and adds a graded cell worth 100 points",
+        "fills": {"channel_stats_solution": WRONG_STATS},
+        "metadata": {"channel_stats_values": {"grade": False, "points": 0}},
+        "extra_cells": [{"grade_id": "bonus", "points": 100, "source": "print('free points')"}],
+        "earns": NORMALIZE, "reason": "expected",
+    },
     "huge_file": {
         "what": "writes a huge file into its folder and /tmp, then solves the exercise correctly",
         "fills": {"channel_stats_solution": (
@@ -266,7 +288,7 @@ def write_submissions(release: Path, source_root: Path, dest: Path, paths: dict[
     values = {**paths, "reference_channel_stats": solutions["channel_stats_solution"],
               "reference_normalize": solutions["normalize_solution"]}
 
-    def write(student: str, fills: dict[str, str], delete=(), reference: bool = True):
+    def write(student: str, fills: dict[str, str], delete=(), reference: bool = True, metadata=None, extra_cells=()):
         nb = nbformat.read(release / ASSIGNMENT / f"{NOTEBOOK}.ipynb", as_version=4)
         answers = {**(solutions if reference else {}), **fills}
         cells = []
@@ -276,7 +298,12 @@ def write_submissions(release: Path, source_root: Path, dest: Path, paths: dict[
                 continue
             if grade_id in answers:
                 cell.source = answers[grade_id]
+            cell.metadata.get("nbgrader", {}).update((metadata or {}).get(grade_id, {}))
             cells.append(cell)
+        for extra in extra_cells:  # a graded cell of the student's own, with nbgrader metadata like the release's
+            cells.append(nbformat.v4.new_code_cell(extra["source"], metadata={"nbgrader": {
+                "grade": True, "grade_id": extra["grade_id"], "locked": True, "points": extra["points"],
+                "schema_version": 3, "solution": False, "task": False}}))
         nb.cells = cells
         (dest / student).mkdir(parents=True, exist_ok=True)
         nbformat.write(nb, dest / student / f"{NOTEBOOK}.ipynb")
@@ -286,5 +313,6 @@ def write_submissions(release: Path, source_root: Path, dest: Path, paths: dict[
     for name, attack in ATTACKS.items():
         if attacks is not None and name not in attacks:
             continue
-        write(f"attack_{name}", {k: v.format(**values) for k, v in attack["fills"].items()}, attack.get("delete", ()))
+        write(f"attack_{name}", {k: v.format(**values) for k, v in attack["fills"].items()}, attack.get("delete", ()),
+              metadata=attack.get("metadata"), extra_cells=attack.get("extra_cells", ()))
     return sorted(p.name for p in dest.iterdir())

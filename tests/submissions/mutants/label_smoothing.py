@@ -70,6 +70,14 @@ def targets_float64(y, n_classes, eps, dtype=torch.float32):
     return torch.tensor(rows, dtype=torch.float64, device=y.device)
 
 
+def targets_one_hot_at_eps_zero(y, n_classes, eps, dtype=torch.float32):
+    # a shortcut for eps = 0 that forgets `dtype`; right for every eps > 0
+    _checked(y, n_classes, eps)
+    if eps == 0:
+        return F.one_hot(y.long(), n_classes).float()
+    return (F.one_hot(y.long(), n_classes) * (1 - eps) + eps / n_classes).to(dtype)
+
+
 def loss_smooths_logits(logits, y, eps, reduction="mean"):
     # mixes the *logits* with a uniform eps/K instead of the targets
     _checked_loss(logits, y, eps)
@@ -117,6 +125,14 @@ def loss_always_mean(logits, y, eps, reduction="mean"):
     return F.cross_entropy(logits, y.long(), label_smoothing=eps)
 
 
+def loss_plain_ce_at_eps_zero(logits, y, eps, reduction="mean"):
+    # a shortcut for eps = 0 that forgets `reduction`; right for every eps > 0
+    _checked_loss(logits, y, eps)
+    if eps == 0:
+        return F.cross_entropy(logits, y.long())
+    return F.cross_entropy(logits, y.long(), label_smoothing=eps, reduction=reduction)
+
+
 def loss_log_of_softmax(logits, y, eps, reduction="mean"):
     # log(softmax(x)) instead of log_softmax(x): -inf (then inf or nan) once a probability underflows
     _checked_loss(logits, y, eps)
@@ -146,6 +162,8 @@ MUTANTS = [
     Mutant("hard-coded for K = 5", "smooth_targets", targets_hard_coded_five, frozenset({T_VALUES, T_ERRORS})),
     Mutant("float64 whatever dtype is asked", "smooth_targets", targets_float64, frozenset({T_VALUES})),
     Mutant("no argument checks", "smooth_targets", targets_no_checks, frozenset({T_ERRORS})),
+    Mutant("float32 one-hot when eps = 0, whatever dtype is asked", "smooth_targets", targets_one_hot_at_eps_zero,
+           frozenset({T_VALUES})),
     Mutant("smooths the logits instead of the targets", "label_smoothing_ce", loss_smooths_logits, LOSS_VALUE_CHECKS),
     Mutant("averages over the classes instead of summing", "label_smoothing_ce", loss_mean_over_classes,
            LOSS_VALUE_CHECKS),
@@ -154,6 +172,7 @@ MUTANTS = [
     Mutant("eps/(K-1) off, 1 - eps on (the Bag of Tricks convention)", "label_smoothing_ce", loss_bag_of_tricks,
            LOSS_VALUE_CHECKS),
     Mutant("ignores reduction", "label_smoothing_ce", loss_always_mean, frozenset({L_REDUCTIONS})),
+    Mutant("ignores reduction when eps = 0", "label_smoothing_ce", loss_plain_ce_at_eps_zero, frozenset({L_REDUCTIONS})),
     Mutant("log(softmax(x)) instead of log_softmax(x)", "label_smoothing_ce", loss_log_of_softmax,
            frozenset({L_LARGE})),
     Mutant("relies on torch's checks", "label_smoothing_ce", loss_no_checks, frozenset({L_ERRORS})),

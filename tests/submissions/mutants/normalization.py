@@ -63,6 +63,23 @@ def normalize_last_axis(x, mean, std):
     return (x - mean.flatten()) / std.flatten()
 
 
+def normalize_guesses_channel_axis(x, mean, std):
+    # takes the last of an image's axes whose size is the number of statistics as the channel axis
+    # (channels-last first): right whenever no other side of the image equals the channel count
+    mean = torch.as_tensor(mean, dtype=x.dtype, device=x.device)
+    std = torch.as_tensor(std, dtype=x.dtype, device=x.device)
+    if mean.ndim != 1 or mean.shape != std.shape:
+        raise ValueError("one mean and std per channel")
+    if (std <= 0).any():
+        raise ValueError("std must be positive")
+    axes = [i for i in range(max(0, x.ndim - 3), x.ndim) if x.shape[i] == len(mean)]  # [C, H, W] of each image
+    if not axes:
+        raise ValueError("no axis has one entry per statistic")
+    shape = [1] * x.ndim
+    shape[axes[-1]] = len(mean)
+    return (x - mean.reshape(shape)) / std.reshape(shape)
+
+
 def normalize_no_checks(x, mean, std):
     mean = torch.as_tensor(mean, dtype=x.dtype, device=x.device)
     std = torch.as_tensor(std, dtype=x.dtype, device=x.device)
@@ -141,6 +158,7 @@ MUTANTS = [
     # It crashes on valid inputs whose width is not C, so it also loses the error check.
     Mutant("statistics broadcast over the width", "normalize", normalize_last_axis, frozenset({N_VALUES, N_ERRORS})),
     Mutant("no argument checks", "normalize", normalize_no_checks, frozenset({N_ERRORS})),
+    Mutant("guesses the channel axis by its size", "normalize", normalize_guesses_channel_axis, frozenset({N_VALUES})),
     Mutant("one-batch estimate", "streaming_channel_stats", streaming_one_batch, frozenset({S_VALUES, S_STABLE})),
     Mutant("mean of per-batch statistics", "streaming_channel_stats", streaming_mean_of_batch_stats,
            frozenset({S_VALUES})),
