@@ -23,10 +23,10 @@ import nbformat
 __all__ = ["cell_seconds", "stored_run_seconds", "NotebookLimits", "reference_limits", "FACTOR", "CELL_FLOOR",
            "NOTEBOOK_FLOOR", "STARTUP"]
 
-FACTOR = 2.0
-CELL_FLOOR = 30
-NOTEBOOK_FLOOR = 60
-STARTUP = 20  # seconds for the kernel to start and the runner to save, on top of the cells
+FACTOR = 3.0
+CELL_FLOOR = 60
+NOTEBOOK_FLOOR = 90
+STARTUP = 30  # seconds for the kernel to start and the runner to save, on top of the cells
 
 
 def cell_seconds(cell) -> float | None:

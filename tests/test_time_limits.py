@@ -3,7 +3,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder.config import ASSIGNMENT, REPO_ROOT
-from autograder.time_limits import reference_limits, stored_run_seconds
+from autograder.time_limits import STARTUP, reference_limits, stored_run_seconds
 
 
 def _timed(source, seconds, grade_id=None):
@@ -24,14 +24,14 @@ def test_limits_follow_the_recorded_times_with_floors(tmp_path):
     cells = dict(limits.cells)
     assert cells == {training.id: 200, "ex_values": 30, quick.id: 30}  # a graded cell is keyed by its grade id
     assert untimed.id not in cells
-    assert limits.notebook == 2 * 102.5 + 20
+    assert limits.notebook == 2 * 102.5 + STARTUP
     assert limits.default_cell == 200  # a cell the master lacks gets the longest cell limit
 
 
 def test_cells_never_outlast_the_notebook_and_floors_apply_without_times(tmp_path):
     nbformat.write(new_notebook(cells=[_timed("fit()", 50.0)]), tmp_path / "short.ipynb")
     limits = reference_limits(tmp_path / "short.ipynb", factor=3, cell_floor=10, notebook_floor=100)
-    assert limits.notebook == 170 and dict(limits.cells) == {nbformat.read(tmp_path / "short.ipynb", 4).cells[0].id: 150}
+    assert limits.notebook == 150 + STARTUP and dict(limits.cells) == {nbformat.read(tmp_path / "short.ipynb", 4).cells[0].id: 150}
     missing = reference_limits(tmp_path / "missing.ipynb", factor=3, cell_floor=10, notebook_floor=100)
     assert (missing.cells, missing.default_cell, missing.notebook) == ((), 10, 100)
     tight = reference_limits(tmp_path / "short.ipynb", factor=3, cell_floor=10, notebook_floor=20)
