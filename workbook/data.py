@@ -771,7 +771,7 @@ class RGBImage(PILImage):
         return super().create(fn, **kwargs)
 
 
-def open_rgb(path: str | os.PathLike) -> "RGBImage":
+def open_rgb(path: str | os.PathLike) -> RGBImage:
     """Open an image file as an RGB fastai image.
 
     Args:
