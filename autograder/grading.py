@@ -25,6 +25,7 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from autograder.config import ASSIGNMENT, REPO_ROOT, course_config
+from autograder.lms import lms_column
 from autograder.pipeline import gradebook_lock
 
 __all__ = ["GradingError", "StudentResult", "make_api", "prepare_gradebook", "grade_class", "generate_release"]
@@ -471,9 +472,7 @@ def write_lms_csv(results: list[StudentResult], path: Path) -> list[str]:
     for r in results:
         per = exercises.setdefault(r.student, {})
         for cell, score in r.scores.items():
-            notebook, grade_id = cell.split(":", 1)
-            # Graded cells are named <exercise>_<aspect> (channel_stats_values, channel_stats_errors).
-            exercise = f"{notebook}: {grade_id.rsplit('_', 1)[0]}" if "_" in grade_id else cell
+            exercise = lms_column(cell)  # the exercise each check declares; written answers on their own
             per[exercise] = per.get(exercise, 0.0) + (score or 0.0)
     columns = sorted({e for per in exercises.values() for e in per})
     tmp = path.with_suffix(".csv.tmp")

@@ -53,6 +53,8 @@ class Check:
         expected: (case) -> the reference output for the case (not called for `raises` cases).
         value_answer: for answer cells (no function): judge(received) -> None or a reason.
         target: the exercise function the check calls ("" for answer cells).
+        exercise: the exercise the cell grades, one column of the LMS gradebook (the function's name, or
+            the answer cell's grade id); the cells of one exercise add up in that column.
     """
     grade_id: str
     description: str
@@ -61,6 +63,7 @@ class Check:
     expected: Callable[[Case], object] | None = None
     judge_case: Callable[..., str | None] | None = None
     value_answer: Callable[[object], str | None] | None = None
+    exercise: str = ""
 
 
 def seed_for(salt: str, student_id: str, grade_id: str) -> int:

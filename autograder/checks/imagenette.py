@@ -35,11 +35,12 @@ IMAGENET_IS = {"data set", "dataset", "a data set", "a dataset", "image data set
 
 CHECKS = [
     Check("imagenet_is", "ImageNet is a data set (models are trained on it; it is not itself a model)",
-          value_answer=answer_in(IMAGENET_IS, '"model", "data set", "architecture" or "library"')),
+          value_answer=answer_in(IMAGENET_IS, '"model", "data set", "architecture" or "library"'),
+          exercise="imagenet_is"),
     Check("why_imagenette_first", "ideas are tried on Imagenette first because its experiments take minutes, "
           "not days; the promising ones are then confirmed on ImageNet",
-          value_answer=choice("b")),
+          value_answer=choice("b"), exercise="why_imagenette_first"),
     Check("first_prototype_step", "the first step of prototyping is to get one experiment down to a couple of "
           "minutes: a subset of the data, smaller images, a smaller model",
-          value_answer=choice("c")),
+          value_answer=choice("c"), exercise="first_prototype_step"),
 ]
