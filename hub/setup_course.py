@@ -7,8 +7,8 @@ Creates, and leaves as they are when they already exist:
 - nbgrader's exchange, <state>/exchange, writable by everyone as nbgrader's documentation asks
   ("chmod ugo+rw"); nbgrader itself gives each course's inbound folder 0733 (students may write,
   not list) and its outbound folder 0755 when the instructor releases;
-- a Python every user may run: a small venv on the system's Python of the same version that reads the
-  project's `.venv` site-packages (the project's `.venv` may sit on an interpreter in root's home);
+- a Python every user may run: a copy of `.venv`'s interpreter that reads `.venv`'s packages (the
+  original may sit in root's home, out of other users' reach);
 - the instructor's course folder ~instructor/course: the master notebooks (all, or those given), its
   nbgrader_config.py (formgrader's course: the sandboxed grader writes its gradebook there) and the
   assignment generated into its release/ by nbgrader;
@@ -155,6 +155,9 @@ def main(argv=None) -> int:
     if args.students < 1:
         sys.exit(f"error: --students must be at least 1, got {args.students}")
     state = args.state.resolve()
+    if state.is_relative_to("/tmp"):
+        sys.exit(f"error: --state {state} is under /tmp, which the grader's sandbox replaces by a private one "
+                 f"(the shared Python there would vanish); use a folder such as {DEFAULT_STATE}")
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o755)
     secret_file = state / "passwords.txt"
