@@ -51,6 +51,9 @@ STUDENT_CONFIG = '''"""nbgrader settings of the students (written by hub/setup_c
 c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = {course!r}
 c.Exchange.root = {exchange!r}
+# Validate runs the notebook in a fresh kernel; importing torch and fastai on a busy shared machine can
+# take longer than nbgrader's 30 s per cell.
+c.Execute.timeout = 300
 '''
 
 
