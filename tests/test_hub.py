@@ -323,9 +323,11 @@ def test_course_round_trip(hub):
     page.goto(f"{hub['url']}/user/{STUDENTS['blank']}/lab/tree/{ASSIGNMENT}/{NOTEBOOK}")
     cells = page.locator(".jp-Notebook .jp-Cell")
     expect(cells.first.locator(".jp-RenderedMarkdown h1")).to_contain_text("Imagenette")
-    cells.last.locator(".jp-InputPrompt, .jp-Cell-inputCollapser").first.click()
-    page.keyboard.press("Escape")
-    page.keyboard.press("b")
+    code_cells = page.locator(".jp-Notebook .jp-CodeCell")
+    before = code_cells.count()
+    cells.last.click()  # the last cell, rendered Markdown, selected
+    page.locator("[data-command='notebook:insert-cell-below']").first.click()
+    expect(code_cells).to_have_count(before + 1)
     probe = (
         "import os\n"
         f"probes = {{'inbound': '{exchange}/{hub['course']['course_id']}/inbound',\n"
@@ -337,8 +339,8 @@ def test_course_round_trip(hub):
         "        print(name, 'READABLE', len(os.listdir(path)))\n"
         "    except PermissionError:\n"
         "        print(name, 'denied')\n")
-    replace_cell_source(page, cells.last, probe)
-    cells.last.locator(".jp-InputArea-editor").click()
+    replace_cell_source(page, code_cells.last, probe)
+    code_cells.last.locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")
     output = page.locator(".jp-Notebook .jp-CodeCell", has_text="probes = ").locator(".jp-OutputArea-output")
     expect(output).to_contain_text("collected", timeout=SECONDS)
