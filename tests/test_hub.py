@@ -46,11 +46,9 @@ def _wait_http(url: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
-            urllib.request.urlopen(url, timeout=5)
+            urllib.request.urlopen(url, timeout=5)  # 200: the hub is behind the proxy
             return
-        except urllib.error.HTTPError:
-            return
-        except OSError:
+        except OSError:  # refused, or the proxy's 404 before the hub's route is added
             time.sleep(0.5)
     raise RuntimeError(f"{url} did not answer in {timeout:.0f} s")
 
