@@ -12,6 +12,11 @@ JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 PORT ?= 8888
 WORKSPACE ?= $(CURDIR)/workspace/$(ASSIGNMENT)
 ARGS ?=
+HUB_STATE ?= /srv/sizing-and-tta
+HUB_PORT ?= 8000
+HUB_STUDENTS ?= 3
+HUB_NOTEBOOKS ?=
+HUB_GRADE_ON_SUBMIT ?= 0
 
 # Every cache stays inside the repository (fastai, torch and matplotlib default to ~).
 export WORKBOOK_CACHE := $(CURDIR)/.cache
@@ -26,7 +31,8 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
-.PHONY: help setup lint data lab lab-instructor browser-deps sandbox-deps test release grade grade-golden similarity images bench gpu-check train clean
+.PHONY: help setup lint data lab lab-instructor browser-deps sandbox-deps test release grade grade-golden similarity images bench gpu-check train clean \
+	hub hub-deps hub-setup test-hub
 
 help:
 	@echo "make lab      start JupyterLab on your copy of the student workbook (workspace/, copied from release/)"
@@ -40,6 +46,8 @@ help:
 	@echo "make lab-instructor   JupyterLab with formgrader on the course (repo root)"
 	@echo "make train ARGS='--schedule 32:3,64:2 --mixup 0.4 --tta'   the long-training script (ARGS=--help for all)"
 	@echo "make lint     ruff (configured in pyproject.toml)"
+	@echo "make hub      (root) the course on JupyterHub at 127.0.0.1:$(HUB_PORT): Unix users, exchange, formgrader"
+	@echo "make test-hub (root) the nbgrader round trip on the hub in headless Chromium"
 	@echo "make images | bench | browser-deps | sandbox-deps | clean"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -128,6 +136,24 @@ images: data
 # Every bench script in turn (bench/_*.py are helpers they import).
 bench: data sandbox-deps
 	@for script in bench/[!_]*.py; do echo "== $$script"; $(PY) $$script || exit 1; done
+
+# The course on JupyterHub (hub/, README "A course on JupyterHub"). hub-setup creates the Unix users
+# (HUB_STUDENTS students and an instructor, passwords in $(HUB_STATE)/passwords.txt), the exchange and the
+# instructor's course (HUB_NOTEBOOKS: the assignment's notebooks, default all); needs root.
+hub-deps: setup
+	cd hub && npm ci --no-audit --no-fund --loglevel=error
+
+hub-setup: data hub-deps
+	$(PY) hub/setup_course.py --students $(HUB_STUDENTS) --state $(HUB_STATE) $(if $(HUB_NOTEBOOKS),--notebooks $(HUB_NOTEBOOKS))
+
+hub: hub-setup
+	@echo "JupyterHub at http://127.0.0.1:$(HUB_PORT)/ ; log in as a user of $(HUB_STATE)/passwords.txt (user:password)"
+	cd $(HUB_STATE) && HUB_STATE=$(HUB_STATE) HUB_PORT=$(HUB_PORT) HUB_GRADE_ON_SUBMIT=$(HUB_GRADE_ON_SUBMIT) $(PY) -m jupyterhub -f $(CURDIR)/hub/jupyterhub_config.py
+
+# The round trip (release, fetch, validate, submit, collect, sandboxed grading, hand grading, feedback) in
+# headless Chromium, on its own users and state folder, all removed at the end; screenshots in test-artifacts/hub/.
+test-hub: data hub-deps browser-deps
+	WORKBOOK_HUB_TEST=1 $(PY) -m pytest -p no:cacheprovider -s tests/test_hub.py
 
 clean:
 	rm -rf .grading .pytest_cache

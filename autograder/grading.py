@@ -27,6 +27,7 @@ from nbgrader.coursedir import CourseDirectory
 from autograder.config import ASSIGNMENT, REPO_ROOT, course_config
 from autograder.intake import (IntakeError, copy_submission, inspect_submission, master_cells, nbgrader_ids,
                                submission_digest)
+from autograder.lms import lms_column
 from autograder.pipeline import gradebook_lock
 from autograder.sandbox import NO_BWRAP, UNSAFE, isolation_available
 from autograder.time_limits import stored_run_seconds
@@ -422,9 +423,7 @@ def write_lms_csv(results: list[StudentResult], path: Path) -> list[str]:
     for r in results:
         per = exercises.setdefault(r.student, {})
         for cell, score in r.scores.items():
-            notebook, grade_id = cell.split(":", 1)
-            # Graded cells are named <exercise>_<aspect> (channel_stats_values, channel_stats_errors).
-            exercise = f"{notebook}: {grade_id.rsplit('_', 1)[0]}" if "_" in grade_id else cell
+            exercise = lms_column(cell)  # the exercise each check declares; written answers on their own
             per[exercise] = per.get(exercise, 0.0) + (score or 0.0)
     columns = sorted({e for per in exercises.values() for e in per})
     tmp = path.with_suffix(".csv.tmp")

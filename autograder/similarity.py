@@ -25,7 +25,8 @@ import nbformat
 from copydetect import CopyDetector
 
 from autograder.config import ASSIGNMENT, REPO_ROOT
-from autograder.grading import GradingError, inspect_submission
+from autograder.grading import GradingError
+from autograder.intake import IntakeError, inspect_submission
 
 __all__ = ["Pair", "Report", "solution_cells", "normalise", "compare_class", "write_html", "main"]
 
@@ -112,6 +113,7 @@ def compare_class(submissions: Path, release: Path = RELEASE, work: Path | None 
         raise GradingError(f"{submissions} is not a folder; expected one folder per student inside it")
     start = time.perf_counter()
     stubs = _stubs(release)
+    expected = {p.name for p in RELEASE.glob("*.ipynb")}  # the assignment's notebooks, whatever the boilerplate
     with tempfile.TemporaryDirectory(prefix="similarity-") as tmp:
         root = Path(work or tmp)
         code_dir, stub_dir = root / "students", root / "boilerplate"
@@ -120,8 +122,8 @@ def compare_class(submissions: Path, release: Path = RELEASE, work: Path | None 
         students, skipped = [], {}
         for student_dir in sorted(p for p in submissions.iterdir() if not p.name.startswith(".")):
             try:
-                folder, notebooks, _ = inspect_submission(student_dir)
-            except GradingError as e:
+                folder, notebooks, _ = inspect_submission(student_dir, expected)
+            except IntakeError as e:
                 skipped[student_dir.name] = str(e)
                 continue
             code = _student_code(folder, notebooks, stubs)

@@ -63,6 +63,8 @@ class Check:
             `variant`, judge(received, params) with the student's parameters of that question.
         target: the exercise function the check calls ("" for answer cells).
         variant: the `workbook.variants` question whose per-student parameters the answer depends on.
+        exercise: the exercise the cell grades, one column of the LMS gradebook (the function's name, or
+            the answer cell's grade id); the cells of one exercise add up in that column.
     """
     grade_id: str
     description: str
@@ -72,6 +74,7 @@ class Check:
     judge_case: Callable[..., str | None] | None = None
     value_answer: Callable[..., str | None] | None = None
     variant: str = ""
+    exercise: str = ""
 
 
 def seed_for(salt: str, student_id: str, grade_id: str) -> int:

@@ -34,11 +34,11 @@ IMAGENET_IS_OPTIONS = ["model", "data set", "architecture", "library"]
 
 CHECKS = [
     Check("imagenet_is", "ImageNet is a data set (models are trained on it; it is not itself a model)",
-          value_answer=answer_in({"data set"}, IMAGENET_IS_OPTIONS)),
+          value_answer=answer_in({"data set"}, IMAGENET_IS_OPTIONS), exercise="imagenet_is"),
     Check("why_imagenette_first", "ideas are tried on Imagenette first because its experiments take minutes, "
           "not days; the promising ones are then confirmed on ImageNet",
-          value_answer=choice("b")),
+          value_answer=choice("b"), exercise="why_imagenette_first"),
     Check("first_prototype_step", "the first step of prototyping is to get one experiment down to a couple of "
           "minutes: a subset of the data, smaller images, a smaller model",
-          value_answer=choice("c")),
+          value_answer=choice("c"), exercise="first_prototype_step"),
 ]

@@ -184,17 +184,17 @@ def my_schedule_answer(received, params: dict) -> str | None:
 CHECKS = [
     Check("size_schedule_values", "size_schedule gives each epoch the linear interpolation from start to final, "
           "rounded to the nearest multiple of step", "size_schedule", make_cases=schedule_value_cases,
-          expected=_expected_schedule, judge_case=judge_schedule),
+          expected=_expected_schedule, judge_case=judge_schedule, exercise="size_schedule"),
     Check("size_schedule_errors", "size_schedule rejects a shrinking schedule, no epochs, sizes off the step "
-          "and a step below 1", "size_schedule", make_cases=schedule_error_cases),
+          "and a step below 1", "size_schedule", make_cases=schedule_error_cases, exercise="size_schedule"),
     Check("progressive_fit_stages", "progressive_fit gives the learner DataLoaders of each stage's size, then "
           "trains that stage with fit_one_cycle, and returns the stages", PROBE_TARGET, make_cases=fit_cases,
-          expected=_expected_fit, judge_case=judge_fit_stages),
+          expected=_expected_fit, judge_case=judge_fit_stages, exercise="progressive_fit"),
     Check("progressive_fit_batch_size", "progressive_fit keeps the learner's batch size: the images grow, "
           "not the batches", PROBE_TARGET, make_cases=fit_cases, expected=_expected_fit,
-          judge_case=judge_fit_batch_size),
+          judge_case=judge_fit_batch_size, exercise="progressive_fit"),
     Check("my_schedule", "my_schedule holds the size of each epoch of your own schedule",
-          value_answer=my_schedule_answer, variant="schedule"),
+          value_answer=my_schedule_answer, variant="schedule", exercise="my_schedule"),
     Check("what_grows", "in progressive resizing the image size grows from stage to stage (not the batch size)",
-          value_answer=choice("b")),
+          value_answer=choice("b"), exercise="what_grows"),
 ]
