@@ -68,9 +68,9 @@ def expect_one_of(received, options, what: str) -> None:
     """Fail unless `received` is a string naming one of `options` (compared by `normal_answer`)."""
     shown = ", ".join(f'"{o}"' for o in options)
     if not isinstance(received, str):
-        raise AssertionError(f"{what}: expected a string, one of {shown}; received {describe(received)}")
+        raise AssertionError(f"{what}: expected a str, one of {shown}, received {type(received).__name__} {describe(received)}")
     if normal_answer(received) not in {normal_answer(o) for o in options}:
-        raise AssertionError(f"{what}: expected one of {shown}; received {received!r}")
+        raise AssertionError(f"{what}: expected one of {shown}, received {received!r}")
 
 
 def expect_raises(error_types, fn, *args, what: str, **kwargs) -> None:
