@@ -145,7 +145,7 @@ def test_a_killed_coordinator_run_again_grades_everyone_exactly_once(assignment,
 
 def test_a_worker_with_a_degraded_sandbox_gets_no_grading_work_and_refuses_it(assignment, cluster):
     assert RESOURCE not in cluster.workers()["degraded"]["resources"]
-    assert "refuses grading work, its sandbox is degraded: namespaces are unavailable" in \
+    assert "refuses grading work, its sandbox is degraded: bubblewrap (bwrap) cannot run here" in \
         (assignment / "degraded.log").read_text()
     # Sent to it by hand, the task itself refuses before running anything.
     address = next(a for a, w in cluster.client.scheduler_info(n_workers=-1)["workers"].items() if w["name"] == "degraded")
