@@ -7,12 +7,14 @@ work folder and writes the executed notebook and the recordings (regular files o
 makes itself non-dumpable first, so the kernel (same uid) cannot open that descriptor through /proc.
 """
 import argparse
+import atexit
 import ctypes
 import json
 import os
 import resource
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -165,7 +167,13 @@ def main(argv=None) -> int:
     set_limits(args.memory, args.file_bytes, args.nproc)
     nb = nbformat.read(workdir / "submission.ipynb", as_version=4)
     # The asynchronous manager: a blocking one deadlocks when nbclient interrupts a cell from its event loop.
-    km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(workdir / "kernel"))
+    # A Unix socket path holds at most 107 bytes: a long work folder (grading without the sandbox, whose work
+    # folder is the grader's own) gets the kernel's sockets in a short temporary folder instead.
+    sockets = workdir
+    if len(str(workdir)) > 60:
+        sockets = Path(tempfile.mkdtemp(prefix="wb-kernel-"))
+        atexit.register(shutil.rmtree, sockets, True)
+    km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "kernel"))
     copies = not os.path.samestat(os.fstat(outside), os.stat(workdir))
 
     def save():
