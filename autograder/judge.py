@@ -10,10 +10,11 @@ from pathlib import Path
 import torch
 
 from autograder.checks import REGISTRY, Check, Case, Verdict
-from autograder.checks.core import MALFORMED, decode_value, expect_error
+from autograder.checks.core import expect_error
 from autograder.safe_load import RecordingRefused, load_recording
 from workbook import variants
-from workbook.recording import MARK, ONE_SHOT, call_case, encode
+from workbook.recording import call_case
+from workbook.recording_format import MALFORMED, MalformedRecording, decode_value, encode_arg, encode_value
 
 __all__ = ["write_inputs", "judge", "judge_recording", "record_in_process", "NO_RECORDING"]
 
@@ -66,19 +67,6 @@ def encode_case(case: Case) -> dict:
     return {**encoded, "device": "cpu"} if case.raises is not None else encoded
 
 
-def encode_arg(value):
-    """Inputs as plain data: tuples and one-shot iterators become the recorder's marker dicts."""
-    if isinstance(value, tuple):
-        return {MARK: "tuple", "items": [encode_arg(v) for v in value]}
-    if isinstance(value, list):
-        return [encode_arg(v) for v in value]
-    if isinstance(value, dict) and value.get(MARK) == ONE_SHOT:
-        return {MARK: ONE_SHOT, "items": [encode_arg(v) for v in value["items"]]}
-    if isinstance(value, dict):
-        return {k: encode_arg(v) for k, v in value.items()}
-    return value
-
-
 def _load(path: Path):
     try:
         return load_recording(path), None
@@ -98,6 +86,13 @@ def judge_recording(check: Check, cases: list[Case], payload, device: str = "cpu
                     student: str = variants.FIXED_ID) -> Verdict:
     """Judge one check from its recorded payload (already loaded, untrusted); `student` picks the
     parameters of a per-student answer."""
+    try:
+        return _judge_payload(check, cases, payload, device, student)
+    except MalformedRecording:
+        return Verdict(False, MALFORMED)
+
+
+def _judge_payload(check: Check, cases: list[Case], payload, device: str, student: str) -> Verdict:
     if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
         return Verdict(False, MALFORMED)
     results = payload["results"]
@@ -134,7 +129,7 @@ def record_in_process(check: Check, fn, seed: int, device: str = "cpu", student:
     """
     cases = _cases(check, seed)
     if check.value_answer is not None:
-        payload = {"results": [{"ok": True, "value": encode(fn), "after": None}]}
+        payload = {"results": [{"ok": True, "value": encode_value(fn), "after": None}]}
     else:
         # Copies, as the sandbox's inputs file gives: a function that changes its arguments in place
         # must not change the cases the judge compares with.

@@ -12,17 +12,10 @@ import torch
 
 from workbook.checks import normal_answer
 from workbook import variants
-from workbook.recording import MARK, ONE_SHOT
+from workbook.recording_format import MALFORMED, MARK, UNSUPPORTED, RecordedTensor, decode_value
 
-__all__ = ["Case", "Check", "Verdict", "MALFORMED", "seed_for", "compare_tensor", "expect_error", "decode_value",
-           "inputs_unchanged", "judge_tensors", "answer_in", "answer_equals",
-           "tensor_arg_label", "one_shot", "fits_other_parameters"]
-
-
-# Said of a recording whose structure the recorder never writes: what went wrong, and what to do.
-MALFORMED = ("the recording is malformed: the notebook changed what the recorder saved (damaged or forged). "
-             "Leave `record`, `workbook.recording` and the grader's files alone, restart the kernel, run all "
-             "cells and submit again")
+__all__ = ["Case", "Check", "Verdict", "seed_for", "compare_tensor", "expect_error", "describe_received",
+           "inputs_unchanged", "judge_tensors", "answer_in", "answer_equals", "tensor_arg_label", "fits_other_parameters"]
 
 
 @dataclass(frozen=True)
@@ -99,39 +92,14 @@ def fits_other_parameters(question: str, own: dict, fits: Callable[[dict], bool]
             f"({variants.describe(own)}); work it out for the numbers your notebook shows you")
 
 
-def one_shot(items: list) -> dict:
-    """An argument that reaches the student's function as a single-pass iterator over `items`."""
-    return {MARK: ONE_SHOT, "items": list(items)}
-
-
 def tensor_arg_label(name: str, x: torch.Tensor) -> str:
     return f"{name}: {str(x.dtype).removeprefix('torch.')} tensor of shape {list(x.shape)}"
-
-
-def decode_value(value):
-    """Turn a recorded value back into tensors/tuples; unsupported objects stay marked dicts."""
-    if isinstance(value, dict) and value.get(MARK) == "tensor":
-        return RecordedTensor(value["data"], str(value.get("device", "?")))
-    if isinstance(value, dict) and value.get(MARK) == "tuple":
-        return tuple(decode_value(v) for v in value["items"])
-    if isinstance(value, list):
-        return [decode_value(v) for v in value]
-    if isinstance(value, dict) and MARK not in value:
-        return {k: decode_value(v) for k, v in value.items()}
-    return value
-
-
-@dataclass(frozen=True)
-class RecordedTensor:
-    """A tensor the student's function returned, with the device it was returned on."""
-    data: torch.Tensor
-    device: str
 
 
 def describe_received(value) -> str:
     if isinstance(value, RecordedTensor):
         return f"a tensor of shape {list(value.data.shape)} ({value.data.dtype}, {value.device})"
-    if isinstance(value, dict) and value.get(MARK) == "unsupported":
+    if isinstance(value, dict) and value.get(MARK) == UNSUPPORTED:
         return f"an object of type {value.get('type')}"
     if isinstance(value, tuple):
         return f"a tuple of {len(value)}"

@@ -3,9 +3,10 @@ import math
 
 import torch
 
-from autograder.checks.core import (Case, Check, RecordedTensor, describe_received, fits_other_parameters,
-                                    judge_tensors, tensor_arg_label)
+from autograder.checks.core import (Case, Check, describe_received, fits_other_parameters, judge_tensors,
+                                    tensor_arg_label)
 from autograder.reference import label_smoothing as ref
+from workbook.recording_format import RecordedTensor
 
 
 

@@ -18,9 +18,9 @@ import math
 import scipy.stats
 import torch
 
-from autograder.checks.core import MALFORMED, Case, Check, RecordedTensor, compare_tensor, describe_received, inputs_unchanged, \
-    judge_tensors, tensor_arg_label
+from autograder.checks.core import Case, Check, compare_tensor, describe_received, inputs_unchanged, judge_tensors, tensor_arg_label
 from autograder.reference import mixup as ref
+from workbook.recording_format import MALFORMED, RecordedTensor
 
 __all__ = ["CHECKS", "SEEDED_TARGETS", "q8_answer"]
 

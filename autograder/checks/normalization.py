@@ -1,8 +1,9 @@
 """Graded checks of the normalization notebook (02_normalization)."""
 import torch
 
-from autograder.checks.core import (Case, Check, answer_equals, judge_tensors, one_shot, tensor_arg_label)
+from autograder.checks.core import Case, Check, answer_equals, judge_tensors, tensor_arg_label
 from autograder.reference import normalization as ref
+from workbook.recording_format import one_shot
 
 # A colour cast far from 0/1, as in the embedded data set: the statistics matter.
 _OFFSET = torch.tensor([0.6, 0.35, 0.2])

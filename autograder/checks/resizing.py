@@ -10,10 +10,11 @@ import math
 
 import torch
 
-from autograder.checks.core import MALFORMED, Case, Check, describe_received, fits_other_parameters
+from autograder.checks.core import Case, Check, describe_received, fits_other_parameters
 from autograder.checks.imagenette import choice
 from autograder.reference import resizing as ref
 from workbook.probes import run_learner_probe
+from workbook.recording_format import MALFORMED
 
 PROBE_TARGET = "progressive_fit, called on a probe learner by workbook.probes.run_learner_probe"
 

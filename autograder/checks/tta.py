@@ -16,10 +16,11 @@ computing them.
 """
 import torch
 
-from autograder.checks.core import (MALFORMED, Case, Check, answer_equals, answer_in, compare_tensor, describe_received,
+from autograder.checks.core import (Case, Check, answer_equals, answer_in, compare_tensor, describe_received,
                                     fits_other_parameters, inputs_unchanged, judge_tensors, tensor_arg_label)
 from autograder.reference import tta as ref
 from workbook.probes import build_probe_model, probe_weights
+from workbook.recording_format import MALFORMED
 
 __all__ = ["CHECKS", "PROBE_TARGET"]
 
