@@ -172,7 +172,7 @@ def sandbox_probe(log: Log) -> bool:
 
 
 def grade_golden(log: Log, jobs: int) -> bool:
-    from tests.golden import write_golden_class
+    from autograder.golden.build import write_golden_class
 
     log("\n## 2. the golden class graded with kernels on the CPU, then on CUDA")
     root = REPO_ROOT / ".grading" / "gpu-check"

@@ -12,7 +12,7 @@ import pytest
 from autograder.checks import REGISTRY
 from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.grading import grade_class
-from tests.golden import write_submission
+from autograder.golden.build import write_submission
 
 
 def autograded_points(notebook: str) -> dict[str, float]:

@@ -7,7 +7,7 @@ from autograder import grading, sandbox
 from autograder.cli import main
 from autograder.config import ASSIGNMENT
 from autograder.grading import GradingError, format_table, grade_class, make_api, write_csv, write_lms_csv
-from tests.submissions.attacks import target
+from autograder.golden.attacks import target
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ import functools
 import math
 
 from autograder.checks.resizing import PROBE_TARGET
-from tests.submissions.mutants import Mutant
+from autograder.golden.mutants import Mutant
 from workbook.probes import run_learner_probe
 
 SEED_WHAT_GROWS = "a"

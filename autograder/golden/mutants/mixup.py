@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch.distributions import Beta
 
 from autograder.checks.mixup import SEEDED_TARGETS
-from tests.submissions.mutants import Mutant
+from autograder.golden.mutants import Mutant
 from workbook.seeded import seeded
 
 SEED_Q8_ANSWER = "mixup"
