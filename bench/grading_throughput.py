@@ -26,7 +26,9 @@ from nbgrader.converters.autograde import Autograde  # noqa: E402
 from nbgrader.preprocessors import Execute  # noqa: E402
 
 from autograder.config import ASSIGNMENT  # noqa: E402
-from autograder.grading import format_table, grade_class, make_api, prepare_gradebook  # noqa: E402
+from autograder.gradebook import make_api, prepare_gradebook  # noqa: E402
+from autograder.grading import grade_class  # noqa: E402
+from autograder.reports import format_table  # noqa: E402
 from autograder.intake import copy_submission  # noqa: E402
 
 

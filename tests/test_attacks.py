@@ -15,7 +15,8 @@ import nbformat
 import pytest
 
 from autograder.config import ASSIGNMENT, REPO_ROOT
-from autograder.grading import grade_class, make_api
+from autograder.gradebook import make_api
+from autograder.grading import grade_class
 from autograder.golden.attacks import target
 from autograder.golden.attacks.target import ATTACKS, NOTEBOOK
 

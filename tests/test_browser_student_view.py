@@ -155,7 +155,8 @@ def write_feedback_assignment(source_root: Path) -> None:
 @pytest.fixture(scope="module")
 def feedback_page(tmp_path_factory):
     """Feedback HTML of a student whose channel_stats is wrong and whose normalize is not done."""
-    from autograder.grading import grade_class, make_api
+    from autograder.gradebook import make_api
+    from autograder.grading import grade_class
 
     root = tmp_path_factory.mktemp("feedback")
     write_feedback_assignment(root / "source")

@@ -15,7 +15,7 @@ from torch.testing import assert_close
 
 import autograder.reference
 import autograder.golden.mutants
-from autograder.checks import REGISTRY, seed_for
+from autograder.rubric import REGISTRY, seed_for
 from autograder.judge import record_in_process
 from autograder.reference import label_smoothing, mixup, normalization, tta
 from autograder.golden.mutants import tta as tta_mutants

@@ -15,7 +15,9 @@ import nbformat
 import pytest
 
 from autograder.config import ASSIGNMENT, REPO_ROOT
-from autograder.grading import grade_class, make_api, write_lms_csv, write_nbgrader_csv
+from autograder.gradebook import make_api
+from autograder.grading import grade_class
+from autograder.reports import write_lms_csv, write_nbgrader_csv
 from autograder.golden.build import function_source
 from autograder.golden.attacks import target
 from autograder.golden.attacks.target import NOTEBOOK, WRONG_STATS

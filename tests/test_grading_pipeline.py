@@ -4,8 +4,9 @@ import csv
 
 import pytest
 
-from autograder.checks import REGISTRY
-from autograder.grading import grade_class, write_csv
+from autograder.rubric import REGISTRY
+from autograder.grading import grade_class
+from autograder.reports import write_csv
 from autograder.golden.build import SEED_ANSWERS, function_source, write_submission
 from autograder.golden.attacks import normalization as normalization_attacks
 from autograder.golden.mutants import normalization as normalization_mutants

@@ -7,7 +7,7 @@ import pytest
 
 import autograder.reference
 import autograder.golden.mutants
-from autograder.checks import REGISTRY, seed_for
+from autograder.rubric import REGISTRY, seed_for
 from autograder.judge import record_in_process
 from autograder.golden.mutants import normalization as normalization_mutants
 

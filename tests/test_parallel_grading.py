@@ -11,7 +11,9 @@ import nbformat
 import pytest
 
 from autograder.config import ASSIGNMENT, REPO_ROOT
-from autograder.grading import grade_class, make_api, stored_run_seconds
+from autograder.gradebook import make_api
+from autograder.grading import grade_class
+from autograder.time_limits import stored_run_seconds
 from autograder.golden.attacks import target
 from autograder.golden.attacks.target import NOTEBOOK, WRONG_STATS
 

@@ -5,7 +5,7 @@ import io
 import pytest
 import torch
 
-from autograder.checks import REGISTRY, Case
+from autograder.rubric import REGISTRY, Case
 from autograder.judge import judge_recording
 from autograder.safe_load import load_recording
 from workbook.recording import call_case

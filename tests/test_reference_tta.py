@@ -8,8 +8,8 @@ from torch import nn
 from torch.testing import assert_close
 from torchvision.transforms.v2.functional import five_crop as tv_five_crop
 
-from autograder.checks import REGISTRY, seed_for
-from autograder.checks.tta import PROBE_TARGET
+from autograder.rubric import REGISTRY, seed_for
+from autograder.rubric.tta import PROBE_TARGET
 from autograder.judge import judge_recording, record_in_process
 from autograder.reference.tta import five_crop, five_crop_tta
 from autograder.golden.mutants import tta as mutants

@@ -14,7 +14,7 @@ from workbook.checks import normal_answer
 from workbook import variants
 from workbook.recording_format import MALFORMED, MARK, UNSUPPORTED, RecordedTensor, decode_value
 
-__all__ = ["Case", "Check", "Verdict", "seed_for", "compare_tensor", "expect_error", "describe_received",
+__all__ = ["Case", "RubricItem", "Verdict", "seed_for", "compare_tensor", "expect_error", "describe_received",
            "inputs_unchanged", "judge_tensors", "answer_in", "answer_equals", "tensor_arg_label", "fits_other_parameters"]
 
 
@@ -42,11 +42,11 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class Check:
-    """A graded behaviour.
+class RubricItem:
+    """One item of the rubric: a graded behaviour, judged in the grader's process.
 
     Args:
-        grade_id: the nbgrader grade cell id, also the recorder's probe name.
+        grade_id: the nbgrader grade cell id, also the name the recorder files the cell's inputs and results under.
         description: one sentence shown in feedback.
         make_cases: (generator) -> list of Case; inputs made by the grader, seeded per submission.
         judge_case: (case, expected, received, after, device) -> None when right, else a one-line
@@ -54,7 +54,7 @@ class Check:
         expected: (case) -> the reference output for the case (not called for `raises` cases).
         value_answer: for answer cells (no function): judge(received) -> None or a reason; with
             `variant`, judge(received, params) with the student's parameters of that question.
-        target: the exercise function the check calls ("" for answer cells).
+        target: the exercise function the item calls ("" for answer cells).
         variant: the `workbook.variants` question whose per-student parameters the answer depends on.
         exercise: the exercise the cell grades, one column of the LMS gradebook (the function's name, or
             the answer cell's grade id); the cells of one exercise add up in that column.
@@ -71,7 +71,7 @@ class Check:
 
 
 def seed_for(salt: str, student_id: str, grade_id: str) -> int:
-    """A seed that differs per submission and per check, and is stable across reruns."""
+    """A seed that differs per submission and per graded cell, and is stable across reruns."""
     digest = hashlib.sha256(f"{salt}\0{student_id}\0{grade_id}".encode()).hexdigest()
     return int(digest[:15], 16)
 
