@@ -9,9 +9,9 @@ Two sources sit behind one function, :func:`get_imagenette`:
   imagenette2 folder layout (``train/<class>/*.JPEG``, ``val/<class>/*.JPEG``), so that every
   DataBlock line is the one you would write for the real data set.  Images are 60-140 px on each
   side, a quarter of the objects straddle an edge, the striped and dotted classes need resolution
-  to tell apart, and the channel means are far from 0.5.  Variants (:data:`VARIANTS`, images per
-  class, train/val): ``"tiny"`` 8/4, ``"small"`` 150/50 (the default), ``"large"`` 700/100.  How
-  it is drawn, and why: :mod:`workbook.synthetic`.
+  to tell apart, and a colour cast puts the channel means near (0.60, 0.36, 0.21).  Variants
+  (:data:`VARIANTS`, images per class, train/val): ``"tiny"`` 8/4, ``"small"`` 150/50 (the
+  default), ``"large"`` 700/100.  How it is drawn, and why: :mod:`workbook.synthetic`.
 
 * **Real Imagenette** -- names ``"160"``, ``"320"``, ``"full"`` download with fastai's
   ``untar_data(URLs.IMAGENETTE_160 / _320 / URLs.IMAGENETTE)`` into ``$FASTAI_HOME``.  With the
@@ -161,7 +161,7 @@ def make_subset(source: str | os.PathLike, dest: str | os.PathLike | None = None
               "seed": int(seed)}
     per_class = None if variant == "all" else VARIANTS[variant]
     return build_once(parent / f"{source.name}-{variant}{name_suffix(label_noise, seed)}-{digest}", params,
-                       lambda folder: _write_subset(folder, source, per_class, float(label_noise), int(seed)))
+                      lambda folder: _write_subset(folder, source, per_class, float(label_noise), int(seed)))
 
 
 # --------------------------------------------------------------------------------------------
