@@ -131,7 +131,7 @@ gpu-check: data sandbox-deps
 	$(PY) -m autograder.gpu_check
 
 images: data
-	$(PY) -m workbook.figures
+	$(PY) -m workbook.plots
 
 # Every bench script in turn (bench/_*.py are helpers they import).
 bench: data sandbox-deps
