@@ -374,7 +374,7 @@ def parse_config(argv=None, *, cuda_available: bool | None = None, fast: bool | 
     if args.out is not None:
         out = Path(args.out)
     else:
-        from workbook.data import cache_dir
+        from workbook.cache import cache_dir
         out = cache_dir() / "train" / args.data
     return TrainConfig(data=data, variant=args.variant, stages=stages, bs=args.bs, lr=args.lr, arch=args.arch,
                        mixup=args.mixup, cutmix=args.cutmix, label_smoothing=eps, tta=args.tta, device=device,
