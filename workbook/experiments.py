@@ -105,19 +105,20 @@ _CALIBRATION = (("accuracy", "validation accuracy", True), ("ece", "ECE", False)
 EXPERIMENTS = {e.name: e for e in (
     Experiment(
         "normalization", "02_normalization",
-        "small_xresnet (batch normalization after every convolution), 5 epochs at 32 px, without and with "
+        "small_xresnet (batch normalization after every convolution), 3 epochs at 32 px, without and with "
         "Normalize; the normalized model is also validated with ImageNet's statistics and with none",
-        {"no Normalize": _run(normalize=None),
-         "Normalize": _run(normalize="data", evaluate_with=["imagenet", None])},
+        {"no Normalize": _run(sizes=[32] * 3, normalize=None, epoch_validation=0.1),
+         "Normalize": _run(sizes=[32] * 3, normalize="data", evaluate_with=["imagenet", None], epoch_validation=0.1)},
         (("Normalize", "no Normalize"),),
         metrics=(("accuracy", "validation accuracy", True), ("accuracy_fed_imagenet", "fed ImageNet statistics", True),
                  ("accuracy_fed_none", "fed unnormalized images", True))),
     Experiment(
         "normalization_no_bn", "02_normalization",
-        "a plain network without batch normalization (plain_cnn), 5 epochs at 32 px, lr 3e-3, without and "
+        "a plain network without batch normalization (plain_cnn), 3 epochs at 32 px, lr 3e-3, without and "
         "with Normalize; the normalized model is also validated with ImageNet's statistics and with none",
-        {"no Normalize": _run(model="plain_cnn", lr=3e-3, normalize=None),
-         "Normalize": _run(model="plain_cnn", lr=3e-3, normalize="data", evaluate_with=["imagenet", None])},
+        {"no Normalize": _run(model="plain_cnn", sizes=[32] * 3, lr=3e-3, normalize=None, epoch_validation=0.1),
+         "Normalize": _run(model="plain_cnn", sizes=[32] * 3, lr=3e-3, normalize="data",
+                           evaluate_with=["imagenet", None], epoch_validation=0.1)},
         (("Normalize", "no Normalize"),),
         metrics=(("accuracy", "validation accuracy", True), ("accuracy_fed_imagenet", "fed ImageNet statistics", True),
                  ("accuracy_fed_none", "fed unnormalized images", True))),
@@ -134,7 +135,8 @@ EXPERIMENTS = {e.name: e for e in (
     Experiment(
         "mixup_budget", "05_mixup",
         "small_xresnet at 32 px with and without fastai's MixUp(0.4), one-cycle budgets of 2 and 6 epochs",
-        {"no Mixup, 2 epochs": _run(sizes=[32] * 2), "Mixup, 2 epochs": _run(sizes=[32] * 2, mixup=0.4),
+        {"no Mixup, 2 epochs": _run(sizes=[32] * 2, epoch_validation=0.1),
+         "Mixup, 2 epochs": _run(sizes=[32] * 2, mixup=0.4, epoch_validation=0.1),
          "no Mixup, 6 epochs": _run(sizes=[32] * 6), "Mixup, 6 epochs": _run(sizes=[32] * 6, mixup=0.4)},
         (("Mixup, 2 epochs", "no Mixup, 2 epochs"), ("Mixup, 6 epochs", "no Mixup, 6 epochs")),
         metrics=_CALIBRATION),
@@ -142,16 +144,17 @@ EXPERIMENTS = {e.name: e for e in (
         "cutout", "05_mixup",
         "small_xresnet at 32 px, 3 epochs, without and with Cutout (one zeroed square of half the image "
         "side per training image, DeVries & Taylor 2017)",
-        {"no Cutout": _run(sizes=[32] * 3), "Cutout": _run(sizes=[32] * 3, cutout=0.5)},
+        {"no Cutout": _run(sizes=[32] * 3, epoch_validation=0.1),
+         "Cutout": _run(sizes=[32] * 3, cutout=0.5, epoch_validation=0.1)},
         (("Cutout", "no Cutout"),), metrics=_CALIBRATION),
     Experiment(
         "label_smoothing_noisy", "06_label_smoothing",
-        "the regime where plain cross-entropy memorises: 50 training images per class, 20 % of them in a "
-        "wrong class folder, no augmentation, 20 epochs at 32 px; eps = 0 against eps = 0.1",
-        {"eps = 0": _run(label_noise=0.2, train_per_class=50, augment=False, sizes=[32] * 20, bs=50,
-                         train_eval=True, epoch_validation=0.2),
-         "eps = 0.1": _run(label_noise=0.2, train_per_class=50, augment=False, sizes=[32] * 20, bs=50,
-                           label_smoothing=0.1, train_eval=True, epoch_validation=0.2)},
+        "the regime where plain cross-entropy memorises: 30 training images per class, 20 % of them in a "
+        "wrong class folder, no augmentation, 15 epochs at 32 px; eps = 0 against eps = 0.1",
+        {"eps = 0": _run(label_noise=0.2, train_per_class=30, augment=False, sizes=[32] * 15, bs=50,
+                         train_eval=True, epoch_validation=0.1),
+         "eps = 0.1": _run(label_noise=0.2, train_per_class=30, augment=False, sizes=[32] * 15, bs=50,
+                           label_smoothing=0.1, train_eval=True, epoch_validation=0.1)},
         (("eps = 0.1", "eps = 0"),),
         metrics=(*_CALIBRATION, ("wrong_labels_reproduced", "wrong training labels reproduced", False),
                  ("clean_train_accuracy", "correctly labelled training images fitted", None))),
