@@ -124,13 +124,13 @@ EXPERIMENTS = {e.name: e for e in (
                  ("accuracy_fed_none", "fed unnormalized images", True))),
     Experiment(
         "progressive_resizing", "03_progressive_resizing",
-        "fixed 64 px for 6 epochs, progressive 32→48→64 px for 6 epochs (two each), and fixed 64 px for 4 "
-        "epochs (about the progressive run's time)",
-        {"fixed 64 px, 6 epochs": _run(sizes=[64] * 6),
-         "progressive 32→64, 6 epochs": _run(sizes=[32, 32, 48, 48, 64, 64]),
-         "fixed 64 px, 4 epochs": _run(sizes=[64] * 4)},
-        (("progressive 32→64, 6 epochs", "fixed 64 px, 6 epochs"),
-         ("progressive 32→64, 6 epochs", "fixed 64 px, 4 epochs")),
+        "a third of the training images (50 per class), 3 epochs: fixed 64 px, progressive 32→48→64 px, and "
+        "fixed 64 px for 2 epochs (about the progressive run's time)",
+        {"fixed 64 px, 3 epochs": _run(train_per_class=50, sizes=[64] * 3, epoch_validation=0.1),
+         "progressive 32→64, 3 epochs": _run(train_per_class=50, sizes=[32, 48, 64], epoch_validation=0.1),
+         "fixed 64 px, 2 epochs": _run(train_per_class=50, sizes=[64] * 2, epoch_validation=0.1)},
+        (("progressive 32→64, 3 epochs", "fixed 64 px, 3 epochs"),
+         ("progressive 32→64, 3 epochs", "fixed 64 px, 2 epochs")),
         metrics=(("accuracy", "validation accuracy", True), ("seconds", "training time (s)", None))),
     Experiment(
         "mixup_budget", "05_mixup",
@@ -142,10 +142,10 @@ EXPERIMENTS = {e.name: e for e in (
         metrics=_CALIBRATION),
     Experiment(
         "cutout", "05_mixup",
-        "small_xresnet at 32 px, 3 epochs, without and with Cutout (one zeroed square of half the image "
-        "side per training image, DeVries & Taylor 2017)",
-        {"no Cutout": _run(sizes=[32] * 3, epoch_validation=0.1),
-         "Cutout": _run(sizes=[32] * 3, cutout=0.5, epoch_validation=0.1)},
+        "small_xresnet at 32 px, 100 training images per class, 3 epochs, without and with Cutout (one "
+        "zeroed square of half the image side per training image, DeVries & Taylor 2017)",
+        {"no Cutout": _run(train_per_class=100, sizes=[32] * 3, epoch_validation=0.1),
+         "Cutout": _run(train_per_class=100, sizes=[32] * 3, cutout=0.5, epoch_validation=0.1)},
         (("Cutout", "no Cutout"),), metrics=_CALIBRATION),
     Experiment(
         "label_smoothing_noisy", "06_label_smoothing",
