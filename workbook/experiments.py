@@ -262,6 +262,17 @@ def _stages(sizes: list) -> list:
     return stages
 
 
+def _training_subset(dl, n: int):
+    """A copy of the training DataLoader `dl` over `n` evenly spaced items (the same share of every class
+    folder), still a *training* loader: its random augmentations keep running (``spread_subset`` alone
+    gives a validation-mode copy, whose augmentations are switched off)."""
+    from fastai.data.core import Datasets
+
+    from workbook.models import spread_subset
+    items = list(spread_subset(dl, n).items)
+    return dl.new(Datasets(tls=[tl._new(items, split_idx=0) for tl in dl.dataset.tls]))
+
+
 def train_once(config: dict, seed: int) -> dict:
     """Train one arm with one seed and measure it.
 
@@ -278,7 +289,7 @@ def train_once(config: dict, seed: int) -> dict:
     from fastai.losses import LabelSmoothingCrossEntropyFlat
 
     from workbook.data import get_dls, get_imagenette
-    from workbook.models import ShortValidation, make_learner, spread_subset
+    from workbook.models import ShortValidation, make_learner
 
     missing = set(DEFAULT_RUN) - set(config)
     if missing:
@@ -290,8 +301,7 @@ def train_once(config: dict, seed: int) -> dict:
         dls = get_dls(path, size, bs=config["bs"], normalize=config["normalize"], augment=config["augment"],
                       seed=seed)
         if config["train_per_class"] is not None:
-            n = config["train_per_class"] * dls.c
-            dls.loaders[0] = spread_subset(dls.train, n)
+            dls.loaders[0] = _training_subset(dls.train, config["train_per_class"] * dls.c)
         return dls
 
     dls = make_dls(stages[0][0])
