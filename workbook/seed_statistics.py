@@ -103,6 +103,8 @@ def verdict(name_a: str, name_b: str, difference: Estimate, *, metric: str = "ac
     """
     if difference.n < 2 or math.isnan(difference.se):
         return f"{metric}, {name_a} vs {name_b}: one seed only, no verdict"
+    if difference.mean == 0 and difference.se == 0:
+        return f"{metric}, {name_a} vs {name_b}: no difference (equal in every seed, n={difference.n})"
     if abs(difference.mean) < 2 * difference.se or difference.mean == 0:
         return (f"{metric}, {name_a} vs {name_b}: within noise (difference {difference.mean:+.{digits}f} ± "
                 f"{difference.se:.{digits}f}, n={difference.n})")
