@@ -134,10 +134,12 @@ EXPERIMENTS = {e.name: e for e in (
         metrics=(("accuracy", "validation accuracy", True), ("seconds", "training time (s)", None))),
     Experiment(
         "mixup_budget", "05_mixup",
-        "small_xresnet at 32 px with and without fastai's MixUp(0.4), one-cycle budgets of 2 and 6 epochs",
-        {"no Mixup, 2 epochs": _run(sizes=[32] * 2, epoch_validation=0.1),
-         "Mixup, 2 epochs": _run(sizes=[32] * 2, mixup=0.4, epoch_validation=0.1),
-         "no Mixup, 6 epochs": _run(sizes=[32] * 6), "Mixup, 6 epochs": _run(sizes=[32] * 6, mixup=0.4)},
+        "small_xresnet at 32 px, 100 training images per class, with and without fastai's MixUp(0.4), "
+        "one-cycle budgets of 2 and 6 epochs",
+        {"no Mixup, 2 epochs": _run(train_per_class=100, sizes=[32] * 2, epoch_validation=0.1),
+         "Mixup, 2 epochs": _run(train_per_class=100, sizes=[32] * 2, mixup=0.4, epoch_validation=0.1),
+         "no Mixup, 6 epochs": _run(train_per_class=100, sizes=[32] * 6),
+         "Mixup, 6 epochs": _run(train_per_class=100, sizes=[32] * 6, mixup=0.4)},
         (("Mixup, 2 epochs", "no Mixup, 2 epochs"), ("Mixup, 6 epochs", "no Mixup, 6 epochs")),
         metrics=_CALIBRATION),
     Experiment(
@@ -441,7 +443,7 @@ def run_experiment(name: str, seeds=None, *, folder: Path | None = None, threads
     stored = {"experiment": name, "notebook": experiment.notebook, "question": experiment.question,
               "config": experiment.config(), "config_hash": experiment.config_hash(), "seeds": seeds,
               "data": _data_description(experiment), "code": _code_version(), "machine": _machine(),
-              "runs": {arm: {} for arm in experiment.arms}}
+              "arm_order": list(experiment.arms), "runs": {arm: {} for arm in experiment.arms}}
     start = time.perf_counter()
     for seed in seeds:
         for arm, config in experiment.arms.items():
@@ -486,7 +488,7 @@ def summarize(stored: dict) -> Summary:
     (and, for accuracy, paired over validation images) with its verdict."""
     experiment = _experiment(stored["experiment"])
     summary = Summary()
-    for arm in stored["runs"]:
+    for arm in [a for a in experiment.arms if a in stored["runs"]]:        # the declared order
         summary.arms[arm] = {key: mean_se(_values(stored, arm, key)) for key, _, _ in experiment.metrics
                              if _values(stored, arm, key)}
     for a, b in experiment.comparisons:

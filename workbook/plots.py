@@ -116,7 +116,7 @@ def seed_comparison(stored: dict, metric: str = "accuracy", *, arms=None, ax=Non
         The Axes.
     """
     import matplotlib.pyplot as plt
-    arms = list(stored["runs"]) if arms is None else list(arms)
+    arms = list(stored.get("arm_order", stored["runs"])) if arms is None else list(arms)
     if ax is None:
         _, ax = plt.subplots(figsize=(1.6 + 1.5 * len(arms), 3.4), dpi=90)
     for i, (arm, style) in enumerate(zip(arms, RUN_STYLES * len(arms))):
@@ -136,7 +136,7 @@ def epoch_curves(stored: dict, *, arms=None, ax=None):
     """Validation accuracy after each epoch, mean over seeds with a ± standard error band, per arm."""
     import matplotlib.pyplot as plt
     import numpy as np
-    arms = list(stored["runs"]) if arms is None else list(arms)
+    arms = list(stored.get("arm_order", stored["runs"])) if arms is None else list(arms)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
     for arm, style in zip(arms, RUN_STYLES * len(arms)):
@@ -153,7 +153,7 @@ def top_probability_histograms(stored: dict, *, arms=None, ax=None):
     """Distribution of the top predicted probability on the validation images, averaged over seeds."""
     import matplotlib.pyplot as plt
     import numpy as np
-    arms = list(stored["runs"]) if arms is None else list(arms)
+    arms = list(stored.get("arm_order", stored["runs"])) if arms is None else list(arms)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
     for arm, style in zip(arms, RUN_STYLES * len(arms)):
