@@ -6,6 +6,8 @@
   top-left, top-right, bottom-left, bottom-right, centre) and each crop on its own, optionally with
   the model's prediction for it (:func:`crop_boxes` gives the boxes);
 * :func:`curves_figure`: the training curves of a ``python -m workbook.train`` run;
+* :func:`seed_comparison`, :func:`epoch_curves`, :func:`top_probability_histograms`: stored experiments
+  over seeds (``workbook.experiments``), each seed a point and the mean ± standard error a bar;
 * :data:`RUN_STYLES` gives each run of a comparison a colour, a marker and a line style.
 
 Notebooks show figures and never save them: nothing a notebook runs writes into the repository; only
@@ -22,7 +24,7 @@ import torch
 from workbook.data import class_folders, get_imagenette, open_rgb, readable_class_name, sorted_image_files
 
 __all__ = ["CROP_NAMES", "RUN_STYLES", "IMAGES", "crop_boxes", "five_crops_figure", "class_examples_figure",
-           "curves_figure", "main"]
+           "curves_figure", "epoch_curves", "seed_comparison", "top_probability_histograms", "main"]
 
 if TYPE_CHECKING:
     from workbook.train import RunResult
@@ -185,6 +187,86 @@ def curves_figure(result: RunResult):
     fig.suptitle(title, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+# --------------------------------------------------------------------------------------------------
+# Stored experiments over seeds (workbook.experiments): each seed as a point, the mean ± standard error
+# as a bar, so a reader sees both the spread and the summary.
+
+def _arm_values(stored: dict, arm: str, key: str) -> list:
+    runs = stored["runs"][arm]
+    return [runs[str(seed)][key] for seed in stored["seeds"] if key in runs[str(seed)]]
+
+
+def _mean_se(values):
+    import numpy as np
+    values = np.asarray(values, dtype=float)
+    se = values.std(ddof=1, axis=0) / np.sqrt(len(values)) if len(values) > 1 else np.zeros_like(values[0])
+    return values.mean(axis=0), se
+
+
+def seed_comparison(stored: dict, metric: str = "accuracy", *, arms=None, ax=None, label: str | None = None):
+    """Each arm's `metric`: one marker per seed and the mean ± standard error as an error bar.
+
+    Args:
+        stored: a results dict from ``workbook.experiments.load``.
+        metric: the per-run key to plot (e.g. "accuracy", "ece").
+        arms: the arms to show, in order (default all).
+        ax: a matplotlib Axes (default a new figure).
+        label: the y-axis label (default `metric`).
+
+    Returns:
+        The Axes.
+    """
+    import matplotlib.pyplot as plt
+    arms = list(stored.get("arm_order", stored["runs"])) if arms is None else list(arms)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.6 + 1.5 * len(arms), 3.4), dpi=90)
+    for i, (arm, style) in enumerate(zip(arms, RUN_STYLES * len(arms))):
+        values = _arm_values(stored, arm, metric)
+        mean, se = _mean_se(values)
+        ax.scatter([i + 0.12] * len(values), values, color=style["color"], marker=style["marker"], alpha=0.5, s=22)
+        ax.errorbar([i - 0.12], [mean], yerr=[se], color=style["color"], marker=style["marker"], capsize=5,
+                    markersize=8)
+    ax.set_xticks(range(len(arms)), [arm.replace(", ", ",\n") for arm in arms], fontsize=8)
+    ax.set_xlim(-0.6, len(arms) - 0.4)
+    ax.set_ylabel(label or metric)
+    ax.set_title(f"{stored['experiment']}: mean ± SE (bars) and seeds (points)", fontsize=9)
+    return ax
+
+
+def epoch_curves(stored: dict, *, arms=None, ax=None):
+    """Validation accuracy after each epoch, mean over seeds with a ± standard error band, per arm."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    arms = list(stored.get("arm_order", stored["runs"])) if arms is None else list(arms)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
+    for arm, style in zip(arms, RUN_STYLES * len(arms)):
+        mean, se = _mean_se(_arm_values(stored, arm, "epoch_accuracy"))
+        epochs = np.arange(1, len(mean) + 1)
+        ax.plot(epochs, mean, label=arm, **style)
+        ax.fill_between(epochs, mean - se, mean + se, color=style["color"], alpha=0.18)
+    ax.set(xlabel="epoch", ylabel="validation accuracy", title="Accuracy after each epoch (mean ± SE over seeds)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def top_probability_histograms(stored: dict, *, arms=None, ax=None):
+    """Distribution of the top predicted probability on the validation images, averaged over seeds."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+    arms = list(stored.get("arm_order", stored["runs"])) if arms is None else list(arms)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
+    for arm, style in zip(arms, RUN_STYLES * len(arms)):
+        mean, _ = _mean_se(_arm_values(stored, arm, "top_p_histogram"))
+        edges = np.linspace(0, 1, len(mean) + 1)
+        ax.stairs(mean, edges, color=style["color"], linestyle=style["linestyle"], linewidth=2, label=arm)
+    ax.set(xlabel="top probability", ylabel="validation images (mean over seeds)",
+           title="Top predicted probability")
+    ax.legend(fontsize=8, loc="upper left")
+    return ax
 
 
 def main(argv=None) -> int:
