@@ -526,7 +526,8 @@ def report_markdown(name: str, folder: Path | None = None) -> str:
         text = f"- {entry['verdict']}"
         if "over_images" in entry:
             over = entry["over_images"]
-            text += f"; paired over the {over.n} validation images: {over.mean:+.3f} ± {over.se:.3f}"
+            text += (f"; paired over the {over.n} validation images, {entry['a']} − {entry['b']}: "
+                     f"{over.mean:+.3f} ± {over.se:.3f}")
         lines.append(text)
     lines += ["", f"*Rule: {VERDICT_RULE}.*"]
     return "\n".join(lines)
