@@ -23,6 +23,7 @@ import os
 import pwd
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -84,6 +85,16 @@ def ensure_user(name: str, passwords: dict[str, str]) -> Path:
         passwords[name] = secrets.token_urlsafe(12)
         run("chpasswd", input=f"{name}:{passwords[name]}\n")
     return home
+
+
+def check_reachable(path: Path) -> None:
+    """Stop with a clear error when other users cannot reach `path` (every folder above it searchable)."""
+    for folder in [path, *path.parents]:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            sys.exit(f"error: {folder} (mode {stat.filemode(mode)}) cannot be searched by other users, and the "
+                     f"course's users run the project from {path}: chmod o+x {folder}, or clone the project "
+                     f"under a folder they can reach (e.g. /srv or /opt)")
 
 
 def shared_python(state: Path) -> Path:
@@ -173,6 +184,7 @@ def main(argv=None) -> int:
     if state.is_relative_to("/tmp"):
         sys.exit(f"error: --state {state} is under /tmp, which the grader's sandbox replaces by a private one "
                  f"(the shared Python there would vanish); use a folder such as {DEFAULT_STATE}")
+    check_reachable(REPO / ".venv" / "lib")
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o755)
     secret_file = state / "passwords.txt"
