@@ -384,8 +384,8 @@ def test_course_round_trip(hub):
     # The notebook on screen (a restored layout may keep other, hidden panels in the page).
     notebook = page.locator(".jp-NotebookPanel:visible").filter(has_text="Imagenette").first
     expect(notebook.locator(".jp-Cell").first.locator(".jp-RenderedMarkdown h1")).to_contain_text("Imagenette")
-    # The probe replaces the last code cell of the blank (already submitted) notebook; a fixed index, since
-    # running a cell can add one below it.
+    # The probe replaces a code cell of the blank (already submitted) notebook, the last one rendered so
+    # far; a fixed index, since running a cell can add one below it.
     cell = notebook.locator(".jp-CodeCell").nth(notebook.locator(".jp-CodeCell").count() - 1)
     probe = (
         "import os\n"
