@@ -117,7 +117,7 @@ grade: data sandbox-deps
 # Grade the golden submissions (reference, blank, seed student, mutants, attacks) as a class.
 grade-golden: data sandbox-deps
 	rm -rf .grading/golden-class .grading/golden
-	$(PY) -m tests.golden .grading/golden-class > /dev/null
+	$(PY) -m autograder.golden.build .grading/golden-class > /dev/null
 	$(PY) -m autograder.cli grade .grading/golden-class --grading-root .grading/golden --jobs $(JOBS)
 
 # Every pair of students compared on their solution code; the ranked HTML report goes to .grading/.
@@ -132,7 +132,7 @@ gpu-check: data sandbox-deps
 	$(PY) -m autograder.gpu_check
 
 images: data
-	$(PY) -m workbook.figures
+	$(PY) -m workbook.plots
 
 # Every bench script in turn (bench/_*.py are helpers they import).
 bench: data sandbox-deps

@@ -1,4 +1,4 @@
-"""Instructor-only grading package: reference solutions, trusted checks, sandbox and CLI.
+"""Instructor-only grading package: reference solutions, the rubric (trusted judging), sandbox and CLI.
 
 Nothing in here may be imported by the student package `workbook` or reach `release/`.
 """

@@ -8,8 +8,10 @@ from pathlib import Path
 from autograder.config import REPO_ROOT
 from autograder.time_limits import CELL_FLOOR, FACTOR, NOTEBOOK_FLOOR, STARTUP
 from autograder.distributed import cluster_slots
-from autograder.grading import (GradingError, format_table, generate_release, grade_class, progress_line,
-                                write_csv, write_lms_csv, write_nbgrader_csv)
+from autograder.gradebook import GradingError
+from autograder.grading import grade_class
+from autograder.release import generate_release
+from autograder.reports import format_table, progress_line, write_csv, write_lms_csv, write_nbgrader_csv
 
 
 def _due(text: str) -> datetime:

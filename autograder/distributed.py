@@ -9,7 +9,7 @@ reference solutions, nor a shared file system.
 
 Faults are Dask's to handle: a task whose worker dies or disconnects is run again on another worker
 (the scheduler's `allowed_failures`); a killed coordinator loses only the notebooks in flight, which
-the next run grades again (grading.py's status markers). A worker whose sandbox is degraded refuses to
+the next run grades again (the status markers of autograder.resume). A worker whose sandbox is degraded refuses to
 start (`dask_setup`, run by `dask worker --preload autograder.distributed`), and a task never returns
 a recording made in a degraded sandbox.
 

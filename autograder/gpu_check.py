@@ -148,7 +148,7 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def sandbox_probe(log: Log) -> bool:
+def sandbox_sees_cuda(log: Log) -> bool:
     """One tiny notebook through the sandbox: does a kernel start there, and does it see the GPU?"""
     import tempfile
 
@@ -172,7 +172,7 @@ def sandbox_probe(log: Log) -> bool:
 
 
 def grade_golden(log: Log, jobs: int) -> bool:
-    from tests.golden import write_golden_class
+    from autograder.golden.build import write_golden_class
 
     log("\n## 2. the golden class graded with kernels on the CPU, then on CUDA")
     root = REPO_ROOT / ".grading" / "gpu-check"
@@ -215,7 +215,7 @@ def main(argv=None) -> int:
         f"CUDA {torch.version.cuda}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
     ok = True
     # Quickest first: a run cut short by a time limit still logs the earlier steps' figures.
-    steps = (("tests", lambda: run_tests(log)), ("grading", lambda: sandbox_probe(log) & grade_golden(log, args.jobs)),
+    steps = (("tests", lambda: run_tests(log)), ("grading", lambda: sandbox_sees_cuda(log) & grade_golden(log, args.jobs)),
              ("notebooks", lambda: run_notebooks(log, args.notebooks)))
     for name, step in steps:
         if name in args.skip:

@@ -1,259 +1,155 @@
-"""Grade a class: copy submissions in, autograde each with nbgrader, export CSV and feedback.
+"""Grade a class: schedule its students' notebooks over worker processes and collect each student's result.
 
-Submissions are read, never changed: each is copied into the grading folder's `submitted/` tree.
-A folder of submissions holds one folder per student, with the notebooks either directly inside
-or inside a folder named after the assignment (nbgrader's own layout).
+The stages, one module each: intake (`autograder.intake`: the untrusted folder into the grading root),
+the gradebook (`autograder.gradebook`: nbgrader's API, scores), autograding (nbgrader's `autograde`
+with `autograder.pipeline.SandboxedExecute`), resuming (`autograder.resume`: status markers) and the
+reports (`autograder.reports`: CSVs and the table). Submissions are read, never changed. A folder of
+submissions holds one folder per student, with the notebooks either directly inside or inside a folder
+named after the assignment (nbgrader's own layout).
 """
-import csv
-import hashlib
-import json
 import logging
 import multiprocessing as mp
-import os
 import re
-import shutil
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
-from nbgrader.coursedir import CourseDirectory
 
-from autograder.config import ASSIGNMENT, REPO_ROOT, course_config
-from autograder.intake import (IntakeError, copy_submission, inspect_submission, master_cells, nbgrader_ids,
-                               submission_digest)
-from autograder.lms import lms_column
-from autograder.pipeline import gradebook_lock
-from autograder.sandbox import NO_BWRAP, UNSAFE, isolation_available
+from autograder.config import ASSIGNMENT, REPO_ROOT
+from autograder.gradebook import (GradingError, gradebook_notes, make_api, prepare_gradebook, read_scores,
+                                  require_success)
+from autograder.gradebook_lock import GradebookLock
+from autograder.intake import IntakeError, master_cells, nbgrader_ids, stage_submission
+from autograder.reports import StudentResult
+from autograder.resume import earlier_result, submission_fingerprint, write_marker
+from autograder.sandbox import NO_BWRAP, isolation_available
 from autograder.time_limits import stored_run_seconds
 
-__all__ = ["GradingError", "StudentResult", "make_api", "prepare_gradebook", "grade_class", "generate_release"]
+__all__ = ["ClassSettings", "StudentTask", "NotebookJob", "AutogradeOutcome", "grade_class", "worker_pool"]
 
 log = logging.getLogger(__name__)
 
+ALL_NOTEBOOKS = "*"  # nbgrader's notebook id that grades every notebook of a submission in one call
 
-class GradingError(RuntimeError):
-    """A problem with the input that stops grading, with a message saying how to fix it."""
+
+@dataclass(frozen=True)
+class ClassSettings:
+    """How a class is graded, as `grade_class` was asked; every autograde call gets it.
+
+    Args:
+        grading_root: gradebook, copies of the submissions, autograded notebooks, feedback, status markers.
+        source_root: the master notebooks (None: the repo's source/).
+        hide: folders the kernels must not see besides the grading root (the submissions).
+        late_policy: "none" (late work flagged, not penalized) or "zero" (late work scores 0).
+        sandbox: settings of `SandboxedExecute` (limits, threads, unsafe, scheduler).
+        feedback: also write HTML feedback per student.
+    """
+    grading_root: Path
+    source_root: Path | None = None
+    hide: tuple[Path, ...] = ()
+    late_policy: str = "none"
+    sandbox: dict = field(default_factory=dict)
+    feedback: bool = True
+
+    def api(self, **sandbox) -> NbGraderAPI:
+        """nbgrader's API on the grading root; `sandbox` adds `SandboxedExecute` settings for this call."""
+        return make_api(self.grading_root, **self.course_config(), sandbox={**self.sandbox, **sandbox})
+
+    def course_config(self) -> dict:
+        """The arguments of `autograder.config.course_config` besides the grading root and the sandbox."""
+        return {"source_root": self.source_root, "hide": list(self.hide), "late_policy": self.late_policy}
+
+
+@dataclass(frozen=True)
+class StudentTask:
+    """A student folder to grade."""
+    name: str            # the folder's name, as the table shows it
+    student: str         # the nbgrader id it is graded under
+    student_dir: Path
+    fingerprint: str     # of its files and the sources, for `autograder.resume`
+
+
+@dataclass(frozen=True)
+class NotebookJob:
+    """One nbgrader autograde call: one notebook of a student, or all of them (`ALL_NOTEBOOKS`)."""
+    student: str
+    notebook: str
+    sandbox: dict = field(default_factory=dict)  # this call's own `SandboxedExecute` settings (its GPU)
 
 
 @dataclass
-class StudentResult:
+class AutogradeOutcome:
+    """What one autograde call did: `error` is None when it worked."""
     student: str
-    status: str  # "graded" or an explanation
-    scores: dict[str, float] = field(default_factory=dict)  # grade cell id -> points
-    total: float = 0.0
-    max_total: float = 0.0
-    notes: list[str] = field(default_factory=list)  # late, missing notebooks, degraded sandbox, ...
-    seconds: float = 0.0
+    start: float
+    error: str | None = None
+    degraded: list[str] = field(default_factory=list)  # protections the sandbox could not enforce
 
 
-def _venv_on_path() -> None:
-    # nbgrader creates the gradebook by running the `alembic` command of this environment.
-    bin_dir = str(Path(sys.executable).parent)
-    if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
-        os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
+@dataclass
+class StudentProgress:
+    """A student whose autograde calls are running: how many are left and the outcomes so far."""
+    task: StudentTask
+    notes: list[str]
+    left: int
+    outcomes: list[AutogradeOutcome] = field(default_factory=list)
 
 
-def make_api(grading_root: Path, **kw) -> NbGraderAPI:
-    (Path(grading_root) / "exchange").mkdir(parents=True, exist_ok=True)  # nbgrader changes into the root
-    _venv_on_path()
-    config = course_config(grading_root, **kw)
-    coursedir = CourseDirectory(config=config)
-    return NbGraderAPI(coursedir=coursedir, config=config)
-
-
-def _check(result: dict, what: str) -> None:
-    if not result.get("success"):
-        log_text = result.get("log") or ""
-        reasons = [line.strip() for line in log_text.splitlines()
-                   if line.startswith(("[ERROR]", "[CRITICAL]")) or "Error:" in line]
-        log.debug("%s", log_text)
-        raise GradingError(f"{what} failed: {' | '.join(reasons[-3:]) or result.get('error', '')[-300:]}")
-
-
-def generate_release(release_root: Path, grading_root: Path) -> None:
-    """Run nbgrader generate_assignment from source/ into `release_root` (gradebook under grading_root)."""
-    api = make_api(grading_root, release_root=release_root)
-    _check(api.generate_assignment(ASSIGNMENT, force=True, create=True), "nbgrader generate_assignment")
-    (Path(release_root) / "README.md").write_text(RELEASE_NOTE)
-
-
-RELEASE_NOTE = """# Student workbook (generated)
-
-Generated by `make release` (nbgrader generate_assignment) from `source/`: edit `source/` instead,
-then run `make release` and commit both. A test fails when this folder differs from a fresh generation.
-Students: open the notebooks in `sizing_and_tta/` with `make lab`.
-"""
-
-
-def prepare_gradebook(grading_root: Path, **config) -> NbGraderAPI:
-    """Create the gradebook entries of the assignment (cells, points, checksums) from source/."""
-    grading_root.mkdir(parents=True, exist_ok=True)
-    scratch = grading_root / "release"
-    api = make_api(grading_root, release_root=scratch, **config)
-    source = Path(config.get("source_root") or REPO_ROOT / "source") / ASSIGNMENT
-    stamp, digest = grading_root / "status" / "source.sha256", _tree_digest(source)
-    if (grading_root / "gradebook.db").exists() and stamp.exists() and stamp.read_text() == digest:
-        return api  # the gradebook already holds exactly these sources (saves a generate_assignment per run)
-    result = api.generate_assignment(ASSIGNMENT, force=True, create=True)
-    if not result.get("success") and "Cannot modify existing assignment" in (result.get("log") or ""):
-        raise GradingError(f"source/ changed (cells or notebooks added or removed) since the gradebook in {grading_root} "
-                           f"graded its first submission, and nbgrader will not change a graded assignment. "
-                           f"Grade into a new folder (--grading-root NEW, or move {grading_root} away); "
-                           f"nothing was changed.")
-    _check(result, "nbgrader generate_assignment")
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    stamp.write_text(digest)
-    return api
-
-
-def _tree_digest(folder: Path) -> str:
-    h = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".ipynb_checkpoints" not in p.parts):
-        h.update(str(path.relative_to(folder)).encode() + b"\0" + path.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def _digest(folder: Path, source_root: Path | None) -> str:
-    """Content hash of a submission and of the assignment's sources: a changed one is graded again."""
-    try:
-        student = submission_digest(folder)
-    except OSError:  # unreadable: graded again, and intake reports why it cannot read it
-        return ""
-    if not student:
-        return ""
-    return hashlib.sha256(f"{student}\0{_tree_digest(Path(source_root or REPO_ROOT / 'source') / ASSIGNMENT)}".encode()).hexdigest()
-
-
-def read_scores(grading_root: Path, student: str) -> tuple[dict[str, float], float, float]:
-    api = make_api(grading_root)
-    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
-        submission = gb.find_submission(ASSIGNMENT, student)
-        scores = {}
-        for nb in submission.notebooks:
-            for grade in nb.grades:
-                scores[f"{nb.name}:{grade.name}"] = grade.score
-        # The total after nbgrader's late penalty (as its CSV export computes it); cells keep their scores.
-        total = max(0.0, submission.score - (submission.late_submission_penalty or 0.0))
-        return scores, total, submission.max_score
-
-
-def _gradebook_notes(grading_root: Path, student: str, policy: str) -> list[str]:
-    """Notes for the table from the gradebook: lateness (and what the policy did), and the points of
-    answers that wait for a person (written answers, graded in formgrader)."""
-    api = make_api(grading_root)
-    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
-        submission = gb.find_submission(ASSIGNMENT, student)
-        late = submission.total_seconds_late
-        by_hand = sum(g.max_score for nb in submission.notebooks for g in nb.grades if g.needs_manual_grade)
-    notes = []
-    if late:
-        effect = "scored 0 (late policy: zero)" if policy == "zero" else "graded without penalty (late policy: none)"
-        notes.append(f"late by {late / 3600:.1f} h: {effect}")
-    if by_hand:
-        notes.append(f"{by_hand:g} points of written answers to grade by hand (formgrader)")
-    return notes
-
-
-def _marker(grading_root: Path, student: str) -> Path:
-    return grading_root / "status" / f"{student}.json"
-
-
-def _prepare(task: dict, masters: dict[str, dict[str, dict]]) -> tuple[list[str], list[str]]:
-    """Check a student's folder and copy the notebooks to grade into submitted/ (see autograder.intake).
-
-    Returns (stems of the notebooks to grade, notes). Raises IntakeError when there is nothing to grade.
-    """
-    student, root = task["student"], Path(task["grading_root"])
-    expected = {f"{stem}.ipynb" for stem in masters}
-    folder, notebooks, notes = inspect_submission(Path(task["student_dir"]), expected)
-    if student != task["name"]:
-        notes = [f"graded as nbgrader id {student!r} (the folder name is not a safe nbgrader id: letters, digits "
-                 f"and . _ @ + - only, at most 64, starting with a letter or digit)", *notes]
-    with gradebook_lock(root / ".gradebook.lock"):
-        notes += copy_submission(folder, root / "submitted" / student / ASSIGNMENT, notebooks, masters)
-        # Graded one notebook at a time, nbgrader replaces only those: clear what an earlier run left.
-        for stage in ("autograded", "feedback"):
-            shutil.rmtree(root / stage / student / ASSIGNMENT, ignore_errors=True)
-    return sorted(Path(n).stem for n in notebooks), notes
-
-
-def _autograde(job: dict) -> dict:
-    """One `nbgrader autograde` call, then its feedback: one notebook of a student, or all of them ("*").
+def autograde_notebook(settings: ClassSettings, job: NotebookJob) -> AutogradeOutcome:
+    """One `nbgrader autograde` call, then its feedback.
 
     Runs in a worker process when grading in parallel; holds the gradebook lock except while the
-    sandbox runs. Never raises: returns {"student", "error" (None when it worked), "degraded", "start"}.
+    sandbox runs (the lock is handed to `SandboxedExecute`, which releases it around the sandbox).
+    Never raises.
     """
-    student, root = job["student"], Path(job["grading_root"])
-    config = dict(job["config"])
-    config["sandbox"] = {**config.get("sandbox", {}), **job.get("sandbox", {})}
-    outcome = {"student": student, "error": None, "degraded": [], "start": time.monotonic()}
-    api = make_api(root, **config)
-    api.coursedir.notebook_id = job["notebook"]
-    what = f"autograde of {student}" + ("" if job["notebook"] == "*" else f"/{job['notebook']}")
+    outcome = AutogradeOutcome(job.student, time.monotonic())
+    lock = GradebookLock(settings.grading_root)
+    api = settings.api(**job.sandbox, gradebook_lock=lock)
+    api.coursedir.notebook_id = job.notebook
+    what = f"autograde of {job.student}" + ("" if job.notebook == ALL_NOTEBOOKS else f"/{job.notebook}")
     try:
-        with gradebook_lock(root / ".gradebook.lock"):
-            result = api.autograde(ASSIGNMENT, student, force=True, create=True)
-            _check(result, what)
-            if job["feedback"]:
-                _check(api.generate_feedback(ASSIGNMENT, student, force=True), f"feedback of {student}")
+        with lock.held():
+            result = api.autograde(ASSIGNMENT, job.student, force=True, create=True)
+            require_success(result, what)
+            if settings.feedback:
+                require_success(api.generate_feedback(ASSIGNMENT, job.student, force=True), f"feedback of {job.student}")
         # "SANDBOX DEGRADED for <student>/<notebook>: <what>": one note per missing protection, not per notebook.
-        outcome["degraded"] = sorted({re.sub(r"^\s*(for \S+)?\s*:\s*", "", line.split("SANDBOX DEGRADED", 1)[1])
-                                      for line in (result.get("log") or "").splitlines() if "SANDBOX DEGRADED" in line})
+        outcome.degraded = sorted({re.sub(r"^\s*(for \S+)?\s*:\s*", "", line.split("SANDBOX DEGRADED", 1)[1])
+                                   for line in (result.get("log") or "").splitlines() if "SANDBOX DEGRADED" in line})
     except (GradingError, MissingEntry) as e:
         log.error("%s", e)
-        outcome["error"] = str(e).splitlines()[0]
+        outcome.error = str(e).splitlines()[0]
     except Exception as e:  # one student's failure never stops the class
         log.exception("%s failed", what)
-        outcome["error"] = f"internal error {type(e).__name__}: {str(e)[:200]}"
+        outcome.error = f"internal error {type(e).__name__}: {str(e)[:200]}"
     return outcome
 
 
-def _finish(task: dict, outcomes: list[dict], notes: list[str], start: float) -> StudentResult:
-    """After every autograde call of a student: scores, late note, then the status marker."""
-    student, root = task["student"], Path(task["grading_root"])
-    errors = [o["error"] for o in outcomes if o["error"]]
-    notes = notes + sorted({line for o in outcomes for line in o["degraded"]})
+def conclude_student(settings: ClassSettings, progress: StudentProgress) -> StudentResult:
+    """After every autograde call of a student: scores, notes, then the status marker (written last)."""
+    task, root = progress.task, settings.grading_root
+    start = min(o.start for o in progress.outcomes)
+    errors = [o.error for o in progress.outcomes if o.error]
+    notes = progress.notes + sorted({line for o in progress.outcomes for line in o.degraded})
     if errors:
-        return StudentResult(task["name"], f"not graded: {errors[0]}", notes=notes)
+        return StudentResult(task.name, f"not graded: {errors[0]}", notes=notes)
     try:
-        with gradebook_lock(root / ".gradebook.lock"):
-            scores, total, max_total = read_scores(root, student)
-            notes += _gradebook_notes(root, student, task["config"].get("late_policy", "none"))
-            graded = StudentResult(task["name"], "graded", scores, total, max_total, notes, time.monotonic() - start)
-            marker = _marker(root, student)
-            marker.parent.mkdir(parents=True, exist_ok=True)
-            tmp = marker.with_suffix(".tmp")
-            tmp.write_text(json.dumps({"digest": task["digest"], "result": asdict(graded)}))
-            tmp.replace(marker)  # written last: a kill before this line means the student is graded again
+        with GradebookLock(root).held():
+            scores, total, max_total = read_scores(root, task.student)
+            notes += gradebook_notes(root, task.student, settings.late_policy)
+            graded = StudentResult(task.name, "graded", scores, total, max_total, notes, time.monotonic() - start)
+            write_marker(root, task.student, task.fingerprint, graded)  # a kill before this grades the student again
             return graded
     except (GradingError, MissingEntry) as e:
         log.error("%s", e)
-        return StudentResult(task["name"], f"not graded: {str(e).splitlines()[0]}", notes=notes)
+        return StudentResult(task.name, f"not graded: {str(e).splitlines()[0]}", notes=notes)
     except Exception as e:
-        log.exception("grading %s failed", student)
-        return StudentResult(task["name"], f"not graded: internal error {type(e).__name__}: {str(e)[:200]}", notes=notes)
-
-
-def _finished(grading_root: Path, student: str, digest: str) -> StudentResult | None:
-    """The result of an earlier run that graded exactly this submission, if its grades are in the gradebook."""
-    try:
-        saved = json.loads(_marker(grading_root, student).read_text())
-        if saved["digest"] != digest:
-            return None
-        scores, total, max_total = read_scores(grading_root, student)
-    except (OSError, ValueError, KeyError, MissingEntry):
-        return None
-    result = StudentResult(**saved["result"])
-    if (scores, total, max_total) != (result.scores, result.total, result.max_total):
-        return None
-    result.notes = [*result.notes, "kept from an earlier run (--regrade grades it again)"]
-    return result
+        log.exception("grading %s failed", task.student)
+        return StudentResult(task.name, f"not graded: internal error {type(e).__name__}: {str(e)[:200]}", notes=notes)
 
 
 def _single_threaded_torch() -> None:
@@ -301,22 +197,12 @@ def grade_class(submissions: Path, grading_root: Path, *, feedback: bool = True,
         unsafe_no_sandbox: grade even without bubblewrap (kernels unsandboxed); every result then says so.
     """
     submissions, grading_root = Path(submissions), Path(grading_root)
-    if jobs < 1:
-        raise GradingError(f"--jobs must be at least 1, got {jobs}")
-    if late_policy not in ("none", "zero"):
-        raise GradingError(f"late policy must be 'none' or 'zero', got {late_policy!r}")
-    if not isolation_available() and not unsafe_no_sandbox:
-        raise GradingError(NO_BWRAP)
-    if not submissions.is_dir():
-        raise GradingError(f"submissions folder {submissions} does not exist; pass SUBMISSIONS=<folder with one folder per student>")
-    entries = sorted(submissions.iterdir())  # every entry, hidden ones too: each is graded or reported
-    if not entries:
-        raise GradingError(f"{submissions} holds no student folders; expected {submissions}/<student>/<notebook>.ipynb")
-    config = {"source_root": source_root, "hide": [submissions], "late_policy": late_policy,
-              "sandbox": {**(sandbox or {}), "allow_unsafe": unsafe_no_sandbox}}
+    entries = _class_entries(submissions, jobs, late_policy, unsafe_no_sandbox)
+    sandbox = {**(sandbox or {}), "allow_unsafe": unsafe_no_sandbox}
     if jobs > 1:
-        config["sandbox"].setdefault("threads", 1)  # torch's threads on top of parallel kernels thrash the cores
-    api = prepare_gradebook(grading_root, **config)
+        sandbox.setdefault("threads", 1)  # torch's threads on top of parallel kernels thrash the cores
+    settings = ClassSettings(grading_root, source_root, (submissions,), late_policy, sandbox, feedback)
+    api = prepare_gradebook(grading_root, **settings.course_config(), sandbox=settings.sandbox)
     masters = master_cells(api.coursedir.db_url, api.coursedir.course_id)
     ids = nbgrader_ids([e.name for e in entries])
     if due is not None:
@@ -325,136 +211,91 @@ def grade_class(submissions: Path, grading_root: Path, *, feedback: bool = True,
     results: dict[str, StudentResult] = {}
     tasks = []
     for entry in entries:
-        digest = _digest(entry, source_root)
-        done = None if regrade or not digest else _finished(grading_root, ids[entry.name], digest)
-        if done is not None:
-            results[entry.name] = done
-            continue
-        tasks.append({"student": ids[entry.name], "name": entry.name, "student_dir": str(entry),
-                      "grading_root": str(grading_root), "config": config, "feedback": feedback, "digest": digest})
-    total = len(entries)
+        fingerprint = submission_fingerprint(entry, source_root)
+        kept = None if regrade or not fingerprint else earlier_result(grading_root, ids[entry.name], fingerprint)
+        if kept is not None:
+            results[entry.name] = kept
+        else:
+            tasks.append(StudentTask(entry.name, ids[entry.name], entry, fingerprint))
 
-    def report(result):
+    def report(result: StudentResult) -> None:
         results[result.student] = result
         if progress is not None:
-            progress(len(results), total, result)
+            progress(len(results), len(entries), result)
 
-    for result in list(results.values()):
+    for i, result in enumerate(list(results.values())):
         if progress is not None:
-            progress(list(results).index(result.student) + 1, total, result)
-    # One autograde call per student when serial; per notebook when parallel, so that the notebooks of
-    # one submission (or of a small class) also spread over the jobs.
-    per_notebook = jobs > 1
-    # Longest notebooks first (by the master notebooks' stored run times): the last one to start is short.
-    stored_seconds = stored_run_seconds(Path(source_root or REPO_ROOT / "source") / ASSIGNMENT) if per_notebook else {}
-    prepared, pending = {}, []
-    for task in tasks:
-        try:
-            notebooks, notes = _prepare(task, masters)
-        except IntakeError as e:
-            report(StudentResult(task["name"], f"not graded: {str(e).splitlines()[0]}"))
-            continue
-        except OSError as e:  # unreadable files: the instructor can fix the permissions and run again
-            report(StudentResult(task["name"], f"not graded: {e.filename} could not be read ({e.strerror}); "
-                                               f"make it readable and run the same command again"))
-            continue
-        units = sorted(notebooks, key=lambda n: -stored_seconds.get(n, 0.0)) if per_notebook else ["*"]
-        prepared[task["student"]] = {"task": task, "notes": notes, "left": len(units), "outcomes": []}
-        pending += [{**task, "notebook": unit} for unit in units]
-    gpus = _gpus()
-    for i, job in enumerate(pending):
-        job["sandbox"] = {"gpu": str(i % gpus), "device": "cuda:0"} if gpus else {}
+            progress(i + 1, len(entries), result)
+    students, pending = _stage(settings, tasks, masters, per_notebook=jobs > 1, report=report)
 
-    def collect(outcome):
-        state = prepared[outcome["student"]]
-        state["outcomes"].append(outcome)
-        state["left"] -= 1
-        if state["left"] == 0:
-            first = min(o["start"] for o in state["outcomes"])
-            report(_finish(state["task"], state["outcomes"], state["notes"], first))
+    def collect(outcome: AutogradeOutcome) -> None:
+        state = students[outcome.student]
+        state.outcomes.append(outcome)
+        state.left -= 1
+        if state.left == 0:
+            report(conclude_student(settings, state))
 
-    if jobs == 1 or len(pending) <= 1:
-        for job in pending:
-            collect(_autograde(job))
-    else:
-        with worker_pool(min(jobs, len(pending))) as pool:
-            futures = {pool.submit(_autograde, job): job for job in pending}
-            for future in as_completed(futures):
-                try:
-                    outcome = future.result()
-                except Exception as e:  # a worker process that died
-                    job = futures[future]
-                    outcome = {"student": job["student"], "error": f"worker failed ({type(e).__name__}: {e})",
-                               "degraded": [], "start": time.monotonic()}
-                collect(outcome)
+    _run(settings, pending, jobs, collect)
     return [results[e.name] for e in entries]
 
 
-def csv_status(result: StudentResult) -> str:
-    """The status column of the CSVs: the status, and UNSAFE when the kernel ran without a sandbox."""
-    return f"{result.status} ({UNSAFE})" if UNSAFE in result.notes else result.status
+def _class_entries(submissions: Path, jobs: int, late_policy: str, unsafe_no_sandbox: bool) -> list[Path]:
+    """Every entry of the submissions folder, hidden ones too (each is graded or reported), after
+    checking the arguments; GradingError says what to fix."""
+    if jobs < 1:
+        raise GradingError(f"--jobs must be at least 1, got {jobs}")
+    if late_policy not in ("none", "zero"):
+        raise GradingError(f"late policy must be 'none' or 'zero', got {late_policy!r}")
+    if not isolation_available() and not unsafe_no_sandbox:
+        raise GradingError(NO_BWRAP)
+    if not submissions.is_dir():
+        raise GradingError(f"submissions folder {submissions} does not exist; pass SUBMISSIONS=<folder with one folder per student>")
+    entries = sorted(submissions.iterdir())
+    if not entries:
+        raise GradingError(f"{submissions} holds no student folders; expected {submissions}/<student>/<notebook>.ipynb")
+    return entries
 
 
-def write_csv(results: list[StudentResult], path: Path) -> list[str]:
-    """One row per student, one column per graded cell; written to a temporary file, then renamed."""
-    columns = sorted({cell for r in results for cell in r.scores})
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", "status", "total", "max_total", *columns])
-        for r in results:
-            writer.writerow([r.student, csv_status(r), r.total, r.max_total, *[r.scores.get(c, "") for c in columns]])
-    tmp.replace(path)
-    return columns
+def _stage(settings: ClassSettings, tasks: list[StudentTask], masters: dict, *, per_notebook: bool,
+           report) -> tuple[dict[str, StudentProgress], list[NotebookJob]]:
+    """Copy each student's notebooks in and plan the autograde calls: one per student when serial; one per
+    notebook when parallel, so that the notebooks of one submission (or of a small class) also spread over
+    the jobs, longest first (by the master notebooks' stored run times): the last one to start is short.
+    A student who cannot be staged is reported at once."""
+    sources = Path(settings.source_root or REPO_ROOT / "source") / ASSIGNMENT
+    stored_seconds = stored_run_seconds(sources) if per_notebook else {}
+    lock = GradebookLock(settings.grading_root)
+    students, units = {}, []
+    for task in tasks:
+        try:
+            notebooks, notes = stage_submission(task.student_dir, task.student, settings.grading_root, masters, lock)
+        except IntakeError as e:
+            report(StudentResult(task.name, f"not graded: {str(e).splitlines()[0]}"))
+            continue
+        except OSError as e:  # unreadable files: the instructor can fix the permissions and run again
+            report(StudentResult(task.name, f"not graded: {e.filename} could not be read ({e.strerror}); "
+                                            f"make it readable and run the same command again"))
+            continue
+        calls = sorted(notebooks, key=lambda n: -stored_seconds.get(n, 0.0)) if per_notebook else [ALL_NOTEBOOKS]
+        students[task.student] = StudentProgress(task, notes, len(calls))
+        units += [(task.student, notebook) for notebook in calls]
+    gpus = _gpus()  # each kernel gets one device, round-robin
+    return students, [NotebookJob(student, notebook, {"gpu": str(i % gpus), "device": "cuda:0"} if gpus else {})
+                      for i, (student, notebook) in enumerate(units)]
 
 
-def write_nbgrader_csv(grading_root: Path, path: Path) -> None:
-    """nbgrader's own CSV export (one row per student and assignment), as `nbgrader export` writes it."""
-    from nbgrader.plugins.export import CsvExportPlugin
-    api = make_api(grading_root)
-    with Gradebook(api.coursedir.db_url, api.coursedir.course_id) as gb:
-        CsvExportPlugin(to=str(path)).export(gb)
-
-
-def write_lms_csv(results: list[StudentResult], path: Path) -> list[str]:
-    """One row per student, one column per exercise (notebook: exercise, points summed over its graded
-    cells) and a total: the layout gradebook imports of common LMSs accept."""
-    exercises: dict[str, dict[str, float]] = {}
-    for r in results:
-        per = exercises.setdefault(r.student, {})
-        for cell, score in r.scores.items():
-            exercise = lms_column(cell)  # the exercise each check declares; written answers on their own
-            per[exercise] = per.get(exercise, 0.0) + (score or 0.0)
-    columns = sorted({e for per in exercises.values() for e in per})
-    tmp = path.with_suffix(".csv.tmp")
-    with tmp.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["student", *columns, "total", "max_total", "status"])
-        for r in results:
-            per = exercises[r.student]
-            writer.writerow([r.student, *[per.get(c, "") for c in columns], r.total, r.max_total, csv_status(r)])
-    tmp.replace(path)
-    return columns
-
-
-def format_table(results: list[StudentResult]) -> str:
-    """The final table: score, status and the notes of every student."""
-    width = max([len(r.student) for r in results] + [7])
-    lines = [f"{'student':<{width}}  {'score':>13}  {'time':>6}  status"]
-    for r in results:
-        name = r.student if r.student.isprintable() else ascii(r.student)  # a folder name may hold any byte
-        score = f"{r.total:g} / {r.max_total:g}" if r.status == "graded" else "-"
-        seconds = f"{r.seconds:.0f} s" if r.seconds else ""
-        status = "; ".join([r.status, *r.notes])
-        lines.append(f"{name:<{width}}  {score:>13}  {seconds:>6}  {status}")
-    graded = sum(r.status == "graded" for r in results)
-    lines.append(f"{graded} of {len(results)} submissions graded")
-    return "\n".join(lines)
-
-
-def progress_line(done: int, total: int, result: StudentResult) -> str:
-    """A one-line progress bar with the last student's status."""
-    width = 24
-    filled = round(width * done / total)
-    status = f"{result.total:g}/{result.max_total:g}" if result.status == "graded" else result.status
-    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {result.student}: {status}"
+def _run(settings: ClassSettings, pending: list[NotebookJob], jobs: int, collect) -> None:
+    """Run the autograde calls, in this process when serial, else over forked workers; `collect` gets each outcome."""
+    if jobs == 1 or len(pending) <= 1:
+        for job in pending:
+            collect(autograde_notebook(settings, job))
+        return
+    with worker_pool(min(jobs, len(pending))) as pool:
+        futures = {pool.submit(autograde_notebook, settings, job): job for job in pending}
+        for future in as_completed(futures):
+            try:
+                outcome = future.result()
+            except Exception as e:  # a worker process that died
+                outcome = AutogradeOutcome(futures[future].student, time.monotonic(),
+                                           f"worker failed ({type(e).__name__}: {e})")
+            collect(outcome)

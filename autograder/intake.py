@@ -18,9 +18,10 @@ import nbformat
 from nbgrader.api import Gradebook
 
 from autograder.config import ASSIGNMENT
+from autograder.gradebook_lock import GradebookLock
 
 __all__ = ["IntakeError", "nbgrader_ids", "inspect_submission", "copy_submission", "submission_digest",
-           "master_cells", "normalize_notebook"]
+           "master_cells", "normalize_notebook", "stage_submission"]
 
 # Letters, digits and . _ @ + - (e-mail addresses pass), no leading dot, no glob characters, at most 64.
 SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}")
@@ -256,3 +257,29 @@ def copy_submission(folder: Path, dest: Path, notebooks: set[str] | None = None,
     if tampered:
         notes.append("nbgrader metadata changed, graded as the master's cells: " + "; ".join(tampered))
     return notes
+
+
+def stage_submission(student_dir: Path, student: str, grading_root: Path, masters: dict[str, dict[str, dict]],
+                     lock: GradebookLock) -> tuple[list[str], list[str]]:
+    """Check a student's folder and copy the notebooks to grade into the grading root's submitted/.
+
+    Args:
+        student_dir: the student's folder in the class's submissions.
+        student: the nbgrader id it is graded under (`nbgrader_ids`).
+        grading_root: the gradebook's folder.
+        masters: the master notebooks' cells (`master_cells`).
+        lock: the gradebook's lock, held while the grading root changes.
+
+    Returns (stems of the notebooks to grade, notes). Raises IntakeError when there is nothing to grade.
+    """
+    expected = {f"{stem}.ipynb" for stem in masters}
+    folder, notebooks, notes = inspect_submission(student_dir, expected)
+    if student != student_dir.name:
+        notes = [f"graded as nbgrader id {student!r} (the folder name is not a safe nbgrader id: letters, digits "
+                 f"and . _ @ + - only, at most 64, starting with a letter or digit)", *notes]
+    with lock.held():
+        notes += copy_submission(folder, grading_root / "submitted" / student / ASSIGNMENT, notebooks, masters)
+        # Graded one notebook at a time, nbgrader replaces only those: clear what an earlier run left.
+        for stage in ("autograded", "feedback"):
+            shutil.rmtree(grading_root / stage / student / ASSIGNMENT, ignore_errors=True)
+    return sorted(Path(n).stem for n in notebooks), notes

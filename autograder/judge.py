@@ -1,4 +1,4 @@
-"""Phase 2 of grading: make the inputs of every check, then judge what the sandbox recorded.
+"""Phase 2 of grading: make the inputs of every rubric item, then judge what the sandbox recorded.
 
 Runs in the grader's own process. The student's kernel only ever sees the inputs file; the expected
 outputs come from `autograder.reference` here.
@@ -9,11 +9,12 @@ from pathlib import Path
 
 import torch
 
-from autograder.checks import REGISTRY, Check, Case, Verdict
-from autograder.checks.core import MALFORMED, decode_value, expect_error
+from autograder.rubric import REGISTRY, RubricItem, Case, Verdict
+from autograder.rubric.core import expect_error
 from autograder.safe_load import RecordingRefused, load_recording
 from workbook import variants
-from workbook.recording import MARK, ONE_SHOT, call_case, encode
+from workbook.recording import call_case
+from workbook.recording_format import MALFORMED, MalformedRecording, decode_value, encode_arg, encode_value
 
 __all__ = ["write_inputs", "judge", "judge_recording", "record_in_process", "NO_RECORDING"]
 
@@ -25,58 +26,45 @@ NO_RECORDING = ("no recording reached the grader: the cell stopped before callin
                 "(an error earlier in the cell or notebook, a timeout, a crashed kernel, or an undefined function)")
 
 
-CONTROLS = 2  # valid inputs added to an error check: a function that always raises must not earn it
+CONTROLS = 2  # valid inputs added to an error-only rubric item: a function that always raises must not earn it
 
 
-def _control_cases(check: Check, seed: int) -> list[Case]:
-    """Valid inputs for an error-only check, taken from a value check of the same function."""
+def _control_cases(item: RubricItem, seed: int) -> list[Case]:
+    """Valid inputs for an error-only rubric item, taken from a value item of the same function."""
     for sibling in REGISTRY.values():
-        if sibling.target == check.target and sibling.judge_case is not None and sibling.make_cases is not None:
+        if sibling.target == item.target and sibling.judge_case is not None and sibling.make_cases is not None:
             valid = [c for c in sibling.make_cases(torch.Generator().manual_seed(seed)) if c.raises is None]
             return [Case(args=c.args, kwargs=c.kwargs, label=f"{c.label} (a valid input)") for c in valid[:CONTROLS]]
     return []
 
 
-def _cases(check: Check, seed: int) -> list[Case]:
-    if check.make_cases is None:
+def _cases(item: RubricItem, seed: int) -> list[Case]:
+    if item.make_cases is None:
         return []
     generator = torch.Generator().manual_seed(seed)
-    cases = check.make_cases(generator)
-    if check.judge_case is None and cases and all(c.raises is not None for c in cases):
-        cases = cases + _control_cases(check, seed)
+    cases = item.make_cases(generator)
+    if item.judge_case is None and cases and all(c.raises is not None for c in cases):
+        cases = cases + _control_cases(item, seed)
     return cases
 
 
-def write_inputs(check: Check, seed: int, folder: Path, device: str = "cpu") -> list[Case]:
-    """Write the inputs file of `check` for the recorder and return its cases."""
-    cases = _cases(check, seed)
-    if check.value_answer is not None:
+def write_inputs(item: RubricItem, seed: int, folder: Path, device: str = "cpu") -> list[Case]:
+    """Write the inputs file of `item` for the recorder and return its cases."""
+    cases = _cases(item, seed)
+    if item.value_answer is not None:
         return cases
     payload = {"device": device, "cases": [encode_case(c) for c in cases]}
     (folder / "inputs").mkdir(parents=True, exist_ok=True)
-    torch.save(payload, folder / "inputs" / f"{check.grade_id}.pt")
+    torch.save(payload, folder / "inputs" / f"{item.grade_id}.pt")
     return cases
 
 
 def encode_case(case: Case) -> dict:
     """One case for the recorder. Bad-argument cases run on the CPU: on CUDA, a function without argument
     checks can index out of range, and the device-side assert that follows ends the kernel's CUDA context,
-    failing every later check of the notebook too."""
+    failing every later graded cell of the notebook too."""
     encoded = {"args": [encode_arg(a) for a in case.args], "kwargs": {k: encode_arg(v) for k, v in case.kwargs.items()}}
     return {**encoded, "device": "cpu"} if case.raises is not None else encoded
-
-
-def encode_arg(value):
-    """Inputs as plain data: tuples and one-shot iterators become the recorder's marker dicts."""
-    if isinstance(value, tuple):
-        return {MARK: "tuple", "items": [encode_arg(v) for v in value]}
-    if isinstance(value, list):
-        return [encode_arg(v) for v in value]
-    if isinstance(value, dict) and value.get(MARK) == ONE_SHOT:
-        return {MARK: ONE_SHOT, "items": [encode_arg(v) for v in value["items"]]}
-    if isinstance(value, dict):
-        return {k: encode_arg(v) for k, v in value.items()}
-    return value
 
 
 def _load(path: Path):
@@ -88,24 +76,31 @@ def _load(path: Path):
         return None, f"{e}: {REFUSED_ADVICE}"
 
 
-def _judge_answer(check: Check, received, student: str) -> str | None:
-    if check.variant:
-        return check.value_answer(received, variants.parameters(check.variant, student))
-    return check.value_answer(received)
+def _judge_answer(item: RubricItem, received, student: str) -> str | None:
+    if item.variant:
+        return item.value_answer(received, variants.parameters(item.variant, student))
+    return item.value_answer(received)
 
 
-def judge_recording(check: Check, cases: list[Case], payload, device: str = "cpu",
+def judge_recording(item: RubricItem, cases: list[Case], payload, device: str = "cpu",
                     student: str = variants.FIXED_ID) -> Verdict:
-    """Judge one check from its recorded payload (already loaded, untrusted); `student` picks the
+    """Judge one rubric item from its recorded payload (already loaded, untrusted); `student` picks the
     parameters of a per-student answer."""
+    try:
+        return _judge_payload(item, cases, payload, device, student)
+    except MalformedRecording:
+        return Verdict(False, MALFORMED)
+
+
+def _judge_payload(item: RubricItem, cases: list[Case], payload, device: str, student: str) -> Verdict:
     if not isinstance(payload, dict) or not isinstance(payload.get("results"), list):
         return Verdict(False, MALFORMED)
     results = payload["results"]
-    if check.value_answer is not None:
+    if item.value_answer is not None:
         if len(results) != 1 or not isinstance(results[0], dict):
             return Verdict(False, MALFORMED)
-        reason = _judge_answer(check, decode_value(results[0].get("value")), student)
-        return Verdict(reason is None, reason or f"passed: {check.description}")
+        reason = _judge_answer(item, decode_value(results[0].get("value")), student)
+        return Verdict(reason is None, reason or f"passed: {item.description}")
     if len(results) != len(cases):
         return Verdict(False, f"the recording has {len(results)} results for {len(cases)} inputs; {MALFORMED}")
     for case, result in zip(cases, results):
@@ -115,44 +110,44 @@ def judge_recording(check: Check, cases: list[Case], payload, device: str = "cpu
             reason = expect_error(case, result)
         elif not result.get("ok"):
             reason = f"with {case.label}: the function raised {result.get('error_type')}: {str(result.get('error', ''))[:160]}"
-            if check.judge_case is None:
+            if item.judge_case is None:
                 reason += "; raise only for bad arguments"
-        elif check.judge_case is None:
-            reason = None       # a control case of an error check: returning is all it asks
+        elif item.judge_case is None:
+            reason = None       # a control case of an error-only item: returning is all it asks
         else:
-            reason = check.judge_case(case, check.expected(case), decode_value(result.get("value")),
+            reason = item.judge_case(case, item.expected(case), decode_value(result.get("value")),
                                       decode_value(result.get("after")), device)
         if reason is not None:
             return Verdict(False, reason)
-    return Verdict(True, f"passed: {check.description} ({len(cases)} inputs)")
+    return Verdict(True, f"passed: {item.description} ({len(cases)} inputs)")
 
 
-def record_in_process(check: Check, fn, seed: int, device: str = "cpu", student: str = variants.FIXED_ID) -> Verdict:
+def record_in_process(item: RubricItem, fn, seed: int, device: str = "cpu", student: str = variants.FIXED_ID) -> Verdict:
     """Judge `fn` directly, without a notebook: the recorder's own calling code, in this process.
 
     For fast tests of function-level mutants; grading always goes through the sandbox.
     """
-    cases = _cases(check, seed)
-    if check.value_answer is not None:
-        payload = {"results": [{"ok": True, "value": encode(fn), "after": None}]}
+    cases = _cases(item, seed)
+    if item.value_answer is not None:
+        payload = {"results": [{"ok": True, "value": encode_value(fn), "after": None}]}
     else:
         # Copies, as the sandbox's inputs file gives: a function that changes its arguments in place
         # must not change the cases the judge compares with.
         payload = {"results": [call_case(fn, copy.deepcopy(encode_case(c)), device) for c in cases]}
-    return judge_recording(check, cases, payload, device, student)
+    return judge_recording(item, cases, payload, device, student)
 
 
 def judge(grade_id: str, cases: list[Case], folder: Path, device: str = "cpu",
           student: str = variants.FIXED_ID) -> Verdict:
-    """Judge the check `grade_id` from the outputs recorded under `folder`."""
-    check = REGISTRY.get(grade_id)
-    if check is None:
-        return Verdict(False, f"no trusted check is defined for grade cell {grade_id!r} (instructor: add one to autograder.checks)")
+    """Judge the rubric item `grade_id` from the outputs recorded under `folder`."""
+    item = REGISTRY.get(grade_id)
+    if item is None:
+        return Verdict(False, f"no rubric item is defined for grade cell {grade_id!r} (instructor: add one to autograder.rubric)")
     payload, error = _load(folder / "outputs" / f"{grade_id}.pt")
     if error:
         return Verdict(False, error)
     try:
-        return judge_recording(check, cases, payload, device, student)
-    except Exception as e:  # an untrusted value no check expects must not stop the student's other cells
+        return judge_recording(item, cases, payload, device, student)
+    except Exception as e:  # an untrusted value no rubric item expects must not stop the student's other cells
         log.exception("judging %s failed", grade_id)
         return Verdict(False, f"the recording could not be judged ({type(e).__name__}): {REFUSED_ADVICE}")

@@ -37,7 +37,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.checks import REGISTRY
+from autograder.rubric import REGISTRY
 from autograder.config import ASSIGNMENT, REPO_ROOT
 
 __all__ = ["LmsError", "LmsFile", "Intake", "lms_column", "read_roster", "parse_name", "intake",
@@ -59,11 +59,11 @@ class LmsError(ValueError):
 
 
 def lms_column(cell: str) -> str:
-    """The LMS gradebook column of a graded cell `<notebook>:<grade id>`: its exercise as its check declares
-    it, or, for a written answer (graded by hand, no check), the answer's own column."""
+    """The LMS gradebook column of a graded cell `<notebook>:<grade id>`: its exercise as its rubric item declares
+    it, or, for a written answer (graded by hand, no rubric item), the answer's own column."""
     notebook, grade_id = cell.split(":", 1)
-    check = REGISTRY.get(grade_id)
-    return f"{notebook}: {check.exercise}" if check is not None else f"{notebook}: {grade_id} (written)"
+    item = REGISTRY.get(grade_id)
+    return f"{notebook}: {item.exercise}" if item is not None else f"{notebook}: {grade_id} (written)"
 
 
 # ---------------------------------------------------------------- roster

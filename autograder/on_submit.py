@@ -31,7 +31,8 @@ from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from autograder.config import ASSIGNMENT, COURSE_ID, course_config
-from autograder.grading import GradingError, grade_class
+from autograder.gradebook import GradingError
+from autograder.grading import grade_class
 
 __all__ = ["Submission", "inbound_submissions", "Ledger", "grade_submission", "grade_submissions", "watch"]
 

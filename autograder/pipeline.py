@@ -7,8 +7,6 @@ student's outputs into the trusted notebook, and then replaces the outputs of ev
 cell with the judge's verdict, which nbgrader's `SaveAutoGrades` turns into points as usual.
 """
 import contextlib
-import fcntl
-import os
 import shutil
 import uuid
 from pathlib import Path
@@ -16,47 +14,17 @@ from pathlib import Path
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
-from traitlets import Bool, Float, Integer, List, Unicode
+from traitlets import Bool, Float, Instance, Integer, List, Unicode
 
 from autograder import time_limits
-from autograder.checks import REGISTRY, Verdict, seed_for
+from autograder.rubric import REGISTRY, Verdict, seed_for
 from autograder.distributed import remote_runner
+from autograder.gradebook_lock import GradebookLock
 from autograder.judge import NO_RECORDING, judge, write_inputs
 from autograder.sandbox import Limits, run_sandboxed
 from workbook.variants import STUDENT_ENV
 
-__all__ = ["SandboxedExecute", "verdict_outputs", "gradebook_lock"]
-
-# Parallel grading: each worker holds this lock while nbgrader reads or writes the SQLite gradebook,
-# and releases it only while its sandbox runs (phase 1 in parallel, everything else serial).
-_LOCK: dict[str, int] = {}
-
-
-@contextlib.contextmanager
-def gradebook_lock(path: Path):
-    """Hold an exclusive lock on `path` (a lock file next to the gradebook) in this process."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        _LOCK["fd"] = fd
-        yield
-    finally:
-        _LOCK.pop("fd", None)
-        os.close(fd)  # closing releases the lock
-
-
-@contextlib.contextmanager
-def _lock_released():
-    fd = _LOCK.get("fd")
-    if fd is None:
-        yield
-        return
-    fcntl.flock(fd, fcntl.LOCK_UN)
-    try:
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-
+__all__ = ["SandboxedExecute", "verdict_outputs"]
 
 def verdict_outputs(verdict: Verdict) -> list[NotebookNode]:
     """The outputs a graded cell shows: a line of text when passed, an error naming the reason when not.
@@ -125,6 +93,8 @@ class SandboxedExecute(NbGraderPreprocessor):
     threads = Integer(0, help="OMP/MKL/torch threads of the kernel (0: library default).").tag(config=True)
     allow_unsafe = Bool(False, help="Without bubblewrap, run kernels unsandboxed (--unsafe-no-sandbox).").tag(config=True)
     scheduler = Unicode("", help="Dask scheduler that records on its workers ('': this machine).").tag(config=True)
+    gradebook_lock = Instance(GradebookLock, allow_none=True,
+                              help="The gradebook lock the calling process holds; released while the sandbox runs.").tag(config=True)
 
     def limits(self, notebook: str = "") -> Limits:
         """The run's limits; times from the master `notebook`'s stored run unless given explicitly."""
@@ -144,9 +114,9 @@ class SandboxedExecute(NbGraderPreprocessor):
         cases = {}
         for cell in autograded_test_cells(nb):
             grade_id = cell.metadata.nbgrader["grade_id"]
-            check = REGISTRY.get(grade_id)
-            if check is not None:
-                cases[grade_id] = write_inputs(check, seed_for(self.seed_salt, student, grade_id), grading, self.device)
+            item = REGISTRY.get(grade_id)
+            if item is not None:
+                cases[grade_id] = write_inputs(item, seed_for(self.seed_salt, student, grade_id), grading, self.device)
         # The kernel shows, and the judge checks, the per-student parameters of the id nbgrader files
         # this submission under (workbook.variants).
         env = {STUDENT_ENV: student, **({"WORKBOOK_FAST": "1"} if self.fast else {})}
@@ -154,7 +124,7 @@ class SandboxedExecute(NbGraderPreprocessor):
         if self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = self.gpu
         run = remote_runner(self.scheduler) if self.scheduler else run_sandboxed
-        with _lock_released():
+        with self.gradebook_lock.released() if self.gradebook_lock else contextlib.nullcontext():
             result = run(nb, workdir, hide=[Path(p) for p in self.hide], env=env, limits=self.limits(notebook),
                          unsafe=self.allow_unsafe)
         for line in result.degraded:

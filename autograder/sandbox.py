@@ -107,11 +107,11 @@ def isolation_available() -> bool:
     """True when bubblewrap is installed and can build a sandbox here (user namespaces allowed)."""
     if shutil.which(BWRAP) is None:
         return False
-    probe = [BWRAP, "--unshare-all", "--unshare-user", "--uid", str(sandbox_view.SANDBOX_UID), "--disable-userns",
+    trial = [BWRAP, "--unshare-all", "--unshare-user", "--uid", str(sandbox_view.SANDBOX_UID), "--disable-userns",
              "--die-with-parent", "--ro-bind", "/usr", "/usr", *_root_links(), "--proc", "/proc", "--dev", "/dev",
              "--", "/usr/bin/true"]
     try:
-        result = subprocess.run(probe, capture_output=True, timeout=20)
+        result = subprocess.run(trial, capture_output=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return False
     if result.returncode != 0:

@@ -102,7 +102,7 @@ def interpreter() -> str:
 
 
 def _course_mounts() -> list[Mount]:
-    from workbook.data import cache_dir
+    from workbook.cache import cache_dir
     mounts = [Mount(f"{COURSE}/workbook", "ro", str(REPO_ROOT / "workbook"))]
     if (REPO_ROOT / "images").is_dir():
         mounts.append(Mount(f"{COURSE}/images", "ro", str(REPO_ROOT / "images")))
@@ -171,7 +171,7 @@ def kernel_environment(home: str, grader: Mapping[str, str], extra: Mapping[str,
         if nvidia:  # containers with NVIDIA's driver libraries there name them in LD_LIBRARY_PATH
             env["LD_LIBRARY_PATH"] = ":".join(filter(None, [env.get("LD_LIBRARY_PATH"), *nvidia]))
     else:
-        from workbook.data import cache_dir
+        from workbook.cache import cache_dir
         env.update(PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin", WORKBOOK_CACHE=str(cache_dir()))
     env.update(HOME=home, LANG="C.UTF-8", TMPDIR="/tmp", MPLCONFIGDIR=f"{home}/.matplotlib",
                WORKBOOK_GRADING_DIR=f"{home}/.grading", PYTHONDONTWRITEBYTECODE="1")

@@ -25,7 +25,7 @@ import nbformat
 from copydetect import CopyDetector
 
 from autograder.config import ASSIGNMENT, REPO_ROOT
-from autograder.grading import GradingError
+from autograder.gradebook import GradingError
 from autograder.intake import IntakeError, inspect_submission
 
 __all__ = ["Pair", "Report", "solution_cells", "normalise", "compare_class", "write_html", "main"]

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-from workbook.data import VARIANTS, get_dls, image_folder_stats, make_synthetic_imagenette, sorted_image_files
+from workbook.data import VARIANTS, get_dls, image_folder_stats, sorted_image_files
+from workbook.synthetic import make_synthetic_imagenette
 from workbook.models import make_learner
 
 

@@ -33,9 +33,11 @@ from grading_throughput import small_class  # noqa: E402
 from distributed import get_task_stream  # noqa: E402
 
 from autograder.config import ASSIGNMENT, REPO_ROOT  # noqa: E402
-from autograder.grading import grade_class, prepare_gradebook, stored_run_seconds  # noqa: E402
-from tests.dask_cluster import Cluster  # noqa: E402
-from tests.golden import write_submission  # noqa: E402
+from autograder.gradebook import prepare_gradebook  # noqa: E402
+from autograder.grading import grade_class  # noqa: E402
+from autograder.time_limits import stored_run_seconds  # noqa: E402
+from autograder.local_cluster import Cluster  # noqa: E402
+from autograder.golden.build import write_submission  # noqa: E402
 
 
 def _cpu_seconds() -> float:

@@ -21,8 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _machine_load import disturbed_note  # noqa: E402  (bench/, the script's own folder)
 
-from autograder.grading import grade_class, prepare_gradebook  # noqa: E402
-from tests.golden import write_submission  # noqa: E402
+from autograder.gradebook import prepare_gradebook  # noqa: E402
+from autograder.grading import grade_class  # noqa: E402
+from autograder.golden.build import write_submission  # noqa: E402
 
 GOAL_SECONDS = 60.0
 

@@ -26,13 +26,15 @@ from nbgrader.converters.autograde import Autograde  # noqa: E402
 from nbgrader.preprocessors import Execute  # noqa: E402
 
 from autograder.config import ASSIGNMENT  # noqa: E402
-from autograder.grading import format_table, grade_class, make_api, prepare_gradebook  # noqa: E402
+from autograder.gradebook import make_api, prepare_gradebook  # noqa: E402
+from autograder.grading import grade_class  # noqa: E402
+from autograder.reports import format_table  # noqa: E402
 from autograder.intake import copy_submission  # noqa: E402
 
 
 def small_class(root: Path, n: int) -> tuple[Path, Path]:
     """`n` submissions of the one-notebook test assignment: reference, blank and wrong ones in turn."""
-    from tests.submissions.attacks import target
+    from autograder.golden.attacks import target
     source = root / "source"
     target.write_source(source)
     api = make_api(root / "generate", release_root=root / "release", source_root=source)
@@ -52,7 +54,7 @@ def small_class(root: Path, n: int) -> tuple[Path, Path]:
 
 
 def full_class(root: Path) -> tuple[Path, None]:
-    from tests.golden import write_golden_class
+    from autograder.golden.build import write_golden_class
     write_golden_class(root / "class")
     return root / "class", None
 

@@ -1,8 +1,8 @@
 """Time of the similarity report (autograder/similarity.py) for a class of 100 submissions.
 
 The class: every student answers every exercise with an implementation drawn (seeded) from the reference
-and the mutant catalog (tests/submissions/mutants), and five of them are disguised copies of classmates
-(tests/submissions/copies.disguise). Prints the time for 100 submissions and for 50, and the ratio of
+and the mutant catalog (autograder/golden/mutants), and five of them are disguised copies of classmates
+(autograder/golden/copies.disguise). Prints the time for 100 submissions and for 50, and the ratio of
 the two times beside the ratio of the numbers of pairs (4950 / 1225 = 4.04): the comparison itself grows
 with the pairs, the reading and fingerprinting with the students.
 
@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _machine_load import disturbed_note  # noqa: E402
 
 from autograder.similarity import compare_class, format_ranking, write_html  # noqa: E402
-from tests.golden import write_submission  # noqa: E402
-from tests.submissions.copies import as_fills, disguise, implementations, reference_cells  # noqa: E402
+from autograder.golden.build import write_submission  # noqa: E402
+from autograder.golden.copies import as_fills, disguise, implementations, reference_cells  # noqa: E402
 
 COPIES = 5
 

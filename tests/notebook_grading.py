@@ -9,10 +9,10 @@ submission, the reference notebook with the given cells replaced.
 import nbformat
 import pytest
 
-from autograder.checks import REGISTRY
+from autograder.rubric import REGISTRY
 from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.grading import grade_class
-from tests.golden import write_submission
+from autograder.golden.build import write_submission
 
 
 def autograded_points(notebook: str) -> dict[str, float]:

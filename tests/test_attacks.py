@@ -15,9 +15,10 @@ import nbformat
 import pytest
 
 from autograder.config import ASSIGNMENT, REPO_ROOT
-from autograder.grading import grade_class, make_api
-from tests.submissions.attacks import target
-from tests.submissions.attacks.target import ATTACKS, NOTEBOOK
+from autograder.gradebook import make_api
+from autograder.grading import grade_class
+from autograder.golden.attacks import target
+from autograder.golden.attacks.target import ATTACKS, NOTEBOOK
 
 pytestmark = pytest.mark.slow
 POINTS = {"channel_stats_values": 2, "channel_stats_errors": 1, "normalize_values": 2, "normalize_errors": 1}

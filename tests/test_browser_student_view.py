@@ -2,7 +2,7 @@
 tests/test_browser.py).
 
 1. Each of the seven release notebooks, with every exercise done (the solutions from source/ pasted in,
-   as tests/golden.py writes them), is opened in the student JupyterLab (`make lab`'s configuration) and
+   as autograder/golden/build.py writes them), is opened in the student JupyterLab (`make lab`'s configuration) and
    run top to bottom at the fast budget (WORKBOOK_FAST=1): no output may show a library warning, an
    absolute path or a traceback. One notebook runs at a time and its kernel is shut down after it.
 2. A graded submission's feedback page, opened with every network request refused: its formulas are
@@ -24,7 +24,7 @@ import pytest
 
 from autograder.config import ASSIGNMENT, REPO_ROOT
 from tests.browser import browser_test_setup, pixel_stats, start_chromium, start_lab, stop_group, wait_ready
-from tests.golden import write_submission
+from autograder.golden.build import write_submission
 from tests.student_view import noise
 from tests.test_browser import STUDENT_ARGS, STUDENT_ENV, click_menu, server_env
 
@@ -155,7 +155,8 @@ def write_feedback_assignment(source_root: Path) -> None:
 @pytest.fixture(scope="module")
 def feedback_page(tmp_path_factory):
     """Feedback HTML of a student whose channel_stats is wrong and whose normalize is not done."""
-    from autograder.grading import grade_class, make_api
+    from autograder.gradebook import make_api
+    from autograder.grading import grade_class
 
     root = tmp_path_factory.mktemp("feedback")
     write_feedback_assignment(root / "source")

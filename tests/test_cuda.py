@@ -14,11 +14,11 @@ import torch
 from torch.testing import assert_close
 
 import autograder.reference
-import tests.submissions.mutants
-from autograder.checks import REGISTRY, seed_for
+import autograder.golden.mutants
+from autograder.rubric import REGISTRY, seed_for
 from autograder.judge import record_in_process
 from autograder.reference import label_smoothing, mixup, normalization, tta
-from tests.submissions.mutants import tta as tta_mutants
+from autograder.golden.mutants import tta as tta_mutants
 from workbook.probes import build_probe_model, probe_weights
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -35,7 +35,7 @@ def _modules(package):
 
 
 REFERENCES = {name: getattr(m, name) for m in _modules(autograder.reference) for name in m.__all__}
-MUTANTS = [mutant for m in _modules(tests.submissions.mutants) for mutant in m.MUTANTS]
+MUTANTS = [mutant for m in _modules(autograder.golden.mutants) for mutant in m.MUTANTS]
 # The one mutant that is right on the CPU and wrong on a GPU: its result leaves the input's device.
 ON_CUDA_ALSO_BREAKS = {"moves the result to the CPU (caught on CUDA only)": {"five_crop_tta_values"}}
 

@@ -1,4 +1,5 @@
-"""Tests of workbook.data: the synthetic set, the real-Imagenette path, image opening, DataLoaders."""
+"""Tests of workbook.data and the modules behind it: the synthetic set (workbook.synthetic), the cache
+(workbook.cache), the real-Imagenette path (workbook.download), image opening, DataLoaders."""
 from __future__ import annotations
 
 import csv
@@ -21,10 +22,11 @@ import torch
 from fastai.torch_core import no_random
 from PIL import Image
 
-from workbook import data
-from workbook.data import (CLASS_NAMES, IMAGENET_STATS, CorruptImageError, cache_dir, find_corrupt_images,
-                           get_dls, get_imagenette, image_folder_stats, make_synthetic_imagenette, open_rgb,
-                           render_synthetic_image, synthetic_name)
+from workbook import cache, data, download, synthetic
+from workbook.cache import cache_dir
+from workbook.data import (CLASS_NAMES, IMAGENET_STATS, CorruptImageError, find_corrupt_images, get_dls,
+                           get_imagenette, image_folder_stats, open_rgb)
+from workbook.synthetic import make_synthetic_imagenette, render_synthetic_image, synthetic_name
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -553,9 +555,19 @@ def test_get_dls_needs_imagenette_layout(tmp_path):
         get_dls(tmp_path, 32)
 
 
-def test_module_exports_exist():
-    for name in data.__all__:
-        assert hasattr(data, name), name
+@pytest.mark.parametrize("module", [data, synthetic, cache, download])
+def test_module_exports_exist(module):
+    for name in module.__all__:
+        assert hasattr(module, name), name
+
+
+def test_the_command_line_generates_the_embedded_set(monkeypatch, tmp_path, capsys):
+    # `make data` runs `python -m workbook.data`: it builds the set under $WORKBOOK_CACHE/data.
+    monkeypatch.setenv("WORKBOOK_CACHE", str(tmp_path))
+    data.main(["--variant", "tiny", "--label-noise", "0.25"])
+    root = tmp_path / "data" / "imagenette-synthetic-tiny-noise25"
+    assert capsys.readouterr().out == f"{root}  (80 train + 40 val images, synthetic)\n"
+    assert len(list(root.rglob("*.JPEG"))) == 120
 
 
 def test_generated_folder_is_readable_by_everyone(tiny):

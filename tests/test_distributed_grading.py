@@ -16,9 +16,10 @@ import pytest
 from autograder.cli import main
 from autograder.config import ASSIGNMENT
 from autograder.distributed import RESOURCE, SandboxRefused, bounded, cluster_slots, record_notebook
-from autograder.grading import grade_class, make_api, read_scores
-from tests.dask_cluster import Cluster, signal_group, start, wait_for
-from tests.submissions.attacks import target
+from autograder.gradebook import make_api, read_scores
+from autograder.grading import grade_class
+from autograder.local_cluster import Cluster, signal_group, start, wait_for
+from autograder.golden.attacks import target
 
 pytestmark = pytest.mark.slow
 SANDBOX = {"cell_timeout": 30, "notebook_timeout": 120}

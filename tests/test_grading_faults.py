@@ -15,11 +15,13 @@ import nbformat
 import pytest
 
 from autograder.config import ASSIGNMENT, REPO_ROOT
-from autograder.grading import grade_class, make_api, write_lms_csv, write_nbgrader_csv
-from tests.golden import function_source
-from tests.submissions.attacks import target
-from tests.submissions.attacks.target import NOTEBOOK, WRONG_STATS
-from tests.submissions.mutants import normalization as normalization_mutants
+from autograder.gradebook import make_api
+from autograder.grading import grade_class
+from autograder.reports import write_lms_csv, write_nbgrader_csv
+from autograder.golden.build import function_source
+from autograder.golden.attacks import target
+from autograder.golden.attacks.target import NOTEBOOK, WRONG_STATS
+from autograder.golden.mutants import normalization as normalization_mutants
 
 pytestmark = pytest.mark.slow
 SANDBOX = {"cell_timeout": 20, "notebook_timeout": 120}
@@ -330,7 +332,7 @@ def test_intake_changes_no_submission(intake_class):
 
 def test_a_recording_bomb_leaves_a_serial_class_complete(assignment):
     """At --jobs 1 the judge runs in the grader's own process: a zip bomb must cost the offender only."""
-    from tests.submissions.attacks.target import ATTACKS
+    from autograder.golden.attacks.target import ATTACKS
     subs = assignment / "bomb-class"
     _write(assignment, subs / "good")
     _write(assignment, subs / "bomber", {k: v.format() for k, v in ATTACKS["recording_bomb"]["fills"].items()})

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from autograder.reference import label_smoothing as ref
-from tests.golden import function_source
+from autograder.golden.build import function_source
 from tests.notebook_grading import NotebookGrading
-from tests.submissions.mutants import label_smoothing as mutants
+from autograder.golden.mutants import label_smoothing as mutants
 from workbook import variants
 
 pytestmark = pytest.mark.slow

@@ -4,9 +4,9 @@ trusted judge. The reference earns every autograded point, the blank release non
 keeps lam after clipping with a box whose height and width are swapped) lose exactly their checks."""
 import pytest
 
-from tests.golden import function_source
+from autograder.golden.build import function_source
 from tests.notebook_grading import NotebookGrading
-from tests.submissions.mutants import mixup as mutants
+from autograder.golden.mutants import mixup as mutants
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = "05_mixup"

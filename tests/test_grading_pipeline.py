@@ -4,11 +4,12 @@ import csv
 
 import pytest
 
-from autograder.checks import REGISTRY
-from autograder.grading import grade_class, write_csv
-from tests.golden import SEED_ANSWERS, function_source, write_submission
-from tests.submissions.attacks import normalization as normalization_attacks
-from tests.submissions.mutants import normalization as normalization_mutants
+from autograder.rubric import REGISTRY
+from autograder.grading import grade_class
+from autograder.reports import write_csv
+from autograder.golden.build import SEED_ANSWERS, function_source, write_submission
+from autograder.golden.attacks import normalization as normalization_attacks
+from autograder.golden.mutants import normalization as normalization_mutants
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = "02_normalization"

@@ -3,9 +3,9 @@ recorder and the trusted judge. The reference earns every autograded point, the 
 and whole mutant submissions (the seed student's growing batch size among them) lose exactly their checks."""
 import pytest
 
-from tests.golden import function_source
+from autograder.golden.build import function_source
 from tests.notebook_grading import NotebookGrading
-from tests.submissions.mutants import resizing as mutants
+from autograder.golden.mutants import resizing as mutants
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = "03_progressive_resizing"

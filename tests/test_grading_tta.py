@@ -2,9 +2,9 @@
 the sandboxed recorder (five_crop_tta called on probe models built in the kernel), the trusted judge."""
 import pytest
 
-from tests.golden import function_source
+from autograder.golden.build import function_source
 from tests.notebook_grading import NotebookGrading
-from tests.submissions.mutants import tta as tta_mutants
+from autograder.golden.mutants import tta as tta_mutants
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = "04_test_time_augmentation"

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from tests.browser import ensure_chromium, free_port, start_chromium, stop_group
-from tests.golden import SEED_ANSWERS
+from autograder.golden.build import SEED_ANSWERS
 from tests.test_browser import Steps, cell_index, replace_cell_source, solution_cells
 
 ROOT = Path(__file__).resolve().parents[1]

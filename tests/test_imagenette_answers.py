@@ -3,8 +3,8 @@ import nbformat
 import pytest
 import torch
 
-from autograder.checks import REGISTRY, seed_for
-from autograder.checks.imagenette import CHECKS, choice
+from autograder.rubric import REGISTRY, seed_for
+from autograder.rubric.imagenette import ITEMS, choice
 from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.judge import record_in_process
 from workbook.checks import expect_equal, expect_one_of
@@ -20,7 +20,7 @@ def verdict(grade_id, value):
 
 
 def test_the_notebook_checks_are_registered_as_answer_checks():
-    assert {c.grade_id for c in CHECKS} == GRADE_IDS
+    assert {c.grade_id for c in ITEMS} == GRADE_IDS
     for grade_id in GRADE_IDS:
         check = REGISTRY[grade_id]
         assert check.value_answer is not None and check.target == "" and check.make_cases is None

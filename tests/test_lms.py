@@ -8,7 +8,7 @@ import pytest
 
 from autograder import lms
 from autograder.config import ASSIGNMENT, REPO_ROOT
-from autograder.grading import StudentResult, write_lms_csv
+from autograder.reports import StudentResult, write_lms_csv
 from autograder.intake import inspect_submission
 
 NOTEBOOKS = {p.name for p in (REPO_ROOT / "source" / ASSIGNMENT).glob("*.ipynb")}

@@ -10,7 +10,9 @@ from fastai.callback.training import ShortEpochCallback
 from fastai.learner import Learner
 from fastai.vision.models.xresnet import xresnet18
 
-from workbook.data import cache_dir, get_dls, make_synthetic_imagenette
+from workbook.cache import cache_dir
+from workbook.data import get_dls
+from workbook.synthetic import make_synthetic_imagenette
 from workbook.models import (FAST_TRAIN_FRACTION, ShortValidation, fast_mode, make_learner, small_xresnet,
                              training_budget)
 

@@ -6,10 +6,10 @@ import pkgutil
 import pytest
 
 import autograder.reference
-import tests.submissions.mutants
-from autograder.checks import REGISTRY, seed_for
+import autograder.golden.mutants
+from autograder.rubric import REGISTRY, seed_for
 from autograder.judge import record_in_process
-from tests.submissions.mutants import normalization as normalization_mutants
+from autograder.golden.mutants import normalization as normalization_mutants
 
 
 def _modules(package):
@@ -18,7 +18,7 @@ def _modules(package):
 
 # Every exercise function of every reference module, and every mutant of every concept.
 REFERENCES = {name: getattr(m, name) for m in _modules(autograder.reference) for name in m.__all__}
-MUTANTS = [mutant for m in _modules(tests.submissions.mutants) for mutant in m.MUTANTS]
+MUTANTS = [mutant for m in _modules(autograder.golden.mutants) for mutant in m.MUTANTS]
 SEEDS = [seed_for("tests", student, "x") for student in ("ada", "grace")]
 
 
@@ -64,7 +64,7 @@ def test_every_check_has_a_description_and_either_function_or_answer():
 @pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.target.isidentifier()], ids=lambda m: f"{m.target}: {m.name}")
 def test_mutant_source_as_a_student_writes_it_behaves_the_same(mutant):
     """Whole golden submissions paste `function_source` into the notebook: it must be self-contained."""
-    from tests.golden import function_source
+    from autograder.golden.build import function_source
 
     namespace = {}
     exec(function_source(mutant.fn, mutant.target), namespace)

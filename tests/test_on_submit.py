@@ -13,10 +13,10 @@ import time
 import pytest
 
 from autograder.config import ASSIGNMENT, COURSE_ID, REPO_ROOT
-from autograder.grading import make_api
+from autograder.gradebook import make_api
 from autograder.on_submit import Ledger, inbound_submissions
 from tests.browser import stop_group
-from tests.golden import write_submission
+from autograder.golden.build import write_submission
 
 pytestmark = pytest.mark.slow
 NOTEBOOK = "01_imagenette"

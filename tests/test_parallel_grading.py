@@ -11,9 +11,11 @@ import nbformat
 import pytest
 
 from autograder.config import ASSIGNMENT, REPO_ROOT
-from autograder.grading import grade_class, make_api, stored_run_seconds
-from tests.submissions.attacks import target
-from tests.submissions.attacks.target import NOTEBOOK, WRONG_STATS
+from autograder.gradebook import make_api
+from autograder.grading import grade_class
+from autograder.time_limits import stored_run_seconds
+from autograder.golden.attacks import target
+from autograder.golden.attacks.target import NOTEBOOK, WRONG_STATS
 
 pytestmark = pytest.mark.slow
 SANDBOX = {"cell_timeout": 20, "notebook_timeout": 120}

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from autograder.checks import Case
+from autograder.rubric import Case
 from autograder.judge import encode_case
 from workbook.recording import call_case
 

@@ -18,11 +18,11 @@ from fastai.losses import CrossEntropyLossFlat
 from torch.distributions import Beta
 from torch.testing import assert_close
 
-from autograder.checks import REGISTRY, seed_for
-from autograder.checks.mixup import SEEDED_TARGETS
+from autograder.rubric import REGISTRY, seed_for
+from autograder.rubric.mixup import SEEDED_TARGETS
 from autograder.judge import record_in_process
 from autograder.reference.mixup import cutmix, mixup, mixup_loss, rand_box, sample_lam
-from tests.submissions.mutants.mixup import SEED_Q8_ANSWER
+from autograder.golden.mutants.mixup import SEED_Q8_ANSWER
 from workbook.seeded import seeded
 
 

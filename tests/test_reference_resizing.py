@@ -11,8 +11,8 @@ from fastai.learner import Learner
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from autograder.checks import REGISTRY, seed_for
-from autograder.checks.resizing import PROBE_TARGET
+from autograder.rubric import REGISTRY, seed_for
+from autograder.rubric.resizing import PROBE_TARGET
 from autograder.judge import record_in_process
 from autograder.reference.resizing import progressive_fit, schedule_stages, size_schedule
 from workbook.probes import ProbeDataLoaders, ProbeLearner, run_learner_probe

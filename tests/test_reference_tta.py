@@ -8,11 +8,11 @@ from torch import nn
 from torch.testing import assert_close
 from torchvision.transforms.v2.functional import five_crop as tv_five_crop
 
-from autograder.checks import REGISTRY, seed_for
-from autograder.checks.tta import PROBE_TARGET
+from autograder.rubric import REGISTRY, seed_for
+from autograder.rubric.tta import PROBE_TARGET
 from autograder.judge import judge_recording, record_in_process
 from autograder.reference.tta import five_crop, five_crop_tta
-from tests.submissions.mutants import tta as mutants
+from autograder.golden.mutants import tta as mutants
 from workbook.probes import ProbeModelError, build_probe_model, probe_weights, run_probe
 from workbook.recording import call_case
 

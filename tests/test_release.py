@@ -6,9 +6,9 @@ import re
 import nbformat
 import pytest
 
-from autograder.checks import REGISTRY
+from autograder.rubric import REGISTRY
 from autograder.config import ASSIGNMENT, REPO_ROOT
-from autograder.grading import generate_release
+from autograder.release import generate_release
 
 SOURCE = REPO_ROOT / "source" / ASSIGNMENT
 RELEASE = REPO_ROOT / "release"
@@ -65,7 +65,7 @@ def test_every_autograded_test_cell_has_a_trusted_check_and_records_it():
         meta = nbgrader_meta(cell)
         if meta.get("grade") and not meta.get("solution") and cell.cell_type == "code":
             gid = meta["grade_id"]
-            assert gid in REGISTRY, f"grade cell {gid} has no check in autograder.checks"
+            assert gid in REGISTRY, f"grade cell {gid} has no rubric item in autograder.rubric"
             assert re.search(rf"record(_value)?\(\"{gid}\"", cell.source), f"grade cell {gid} does not record itself"
             assert cell.source.lstrip().startswith('"""'), f"grade cell {gid} must open with a one-line docstring"
             seen.append(gid)

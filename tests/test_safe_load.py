@@ -10,7 +10,7 @@ import torch
 
 from autograder.judge import judge
 from autograder.safe_load import RecordingLimits, RecordingRefused, load_recording
-from workbook.recording import encode
+from workbook.recording_format import encode_value
 
 SMALL = RecordingLimits(file_bytes=2**20, inflated_bytes=2**20, nodes=10_000, tensor_bytes=2**20)
 
@@ -35,7 +35,7 @@ def _deflated(data: bytes, extra: dict[str, bytes] | None = None) -> bytes:
 
 def test_an_honest_recording_loads(tmp_path):
     path = tmp_path / "r.pt"
-    path.write_bytes(_saved({"results": [{"ok": True, "value": encode((torch.ones(3), torch.zeros(3)))}]}))
+    path.write_bytes(_saved({"results": [{"ok": True, "value": encode_value((torch.ones(3), torch.zeros(3)))}]}))
     assert torch.equal(load_recording(path)["results"][0]["value"]["items"][0]["data"], torch.ones(3))
 
 
@@ -116,7 +116,7 @@ def test_the_judge_turns_a_refused_recording_into_a_zero_with_advice(tmp_path):
 def test_a_tensor_subclass_is_recorded_as_a_plain_tensor():
     from fastai.torch_core import TensorBase, TensorImage
     buffer = io.BytesIO()
-    torch.save(encode((TensorImage(torch.ones(2, 3)), TensorBase(torch.arange(3.0)))), buffer)
+    torch.save(encode_value((TensorImage(torch.ones(2, 3)), TensorBase(torch.arange(3.0)))), buffer)
     loaded = torch.load(io.BytesIO(buffer.getvalue()), weights_only=True)
     first, second = (item["data"] for item in loaded["items"])
     assert type(first) is torch.Tensor and torch.equal(first, torch.ones(2, 3))

@@ -9,8 +9,8 @@ import pytest
 
 from autograder.config import REPO_ROOT
 from autograder.similarity import compare_class, format_ranking, normalise, write_html
-from tests.golden import RELEASE, write_submission
-from tests.submissions.copies import disguise, write_similarity_class
+from autograder.golden.build import RELEASE, write_submission
+from autograder.golden.copies import disguise, write_similarity_class
 
 
 @pytest.fixture(scope="module")

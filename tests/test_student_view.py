@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from autograder.checks import Verdict
+from autograder.rubric import Verdict
 from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.pipeline import _no_recording_message, verdict_outputs
 from tests.student_view import noise

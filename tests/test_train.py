@@ -241,7 +241,7 @@ def test_the_data_switch_is_the_default_data_set(monkeypatch, capsys):
 def corrupt_copy(tmp_path, monkeypatch):
     """IMAGENETTE_PATH: a real-layout copy of the tiny set whose last validation image is cut short."""
     from tests.real_layout import imagenette_copy
-    from workbook.data import make_synthetic_imagenette
+    from workbook.synthetic import make_synthetic_imagenette
 
     copy = imagenette_copy(make_synthetic_imagenette(tmp_path / "synthetic", variant="tiny"), tmp_path / "copy")
     bad = sorted((copy / "val").rglob("*.JPEG"))[-1]
@@ -262,7 +262,8 @@ def test_a_corrupt_image_is_one_line_naming_the_file(corrupt_copy, tmp_path, cap
 
 
 def test_the_plot_title_names_the_data_folder_and_its_image_counts():
-    from workbook.train import EpochRow, RunResult, curves_figure
+    from workbook.plots import curves_figure
+    from workbook.train import EpochRow, RunResult
 
     config = parse_config(["--data", "160", "--size", "32", "--epochs", "1"], cuda_available=False, fast=False)
     result = RunResult(config=config, rows=[EpochRow(1, 32, 1.0, 1.1, 0.5, 2.0)], final_accuracy=0.5,

@@ -6,8 +6,10 @@ import pytest
 from autograder import grading, sandbox
 from autograder.cli import main
 from autograder.config import ASSIGNMENT
-from autograder.grading import GradingError, format_table, grade_class, make_api, write_csv, write_lms_csv
-from tests.submissions.attacks import target
+from autograder.gradebook import GradingError, make_api
+from autograder.grading import grade_class
+from autograder.reports import format_table, write_csv, write_lms_csv
+from autograder.golden.attacks import target
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from autograder.checks import REGISTRY
+from autograder.rubric import REGISTRY
 from autograder.judge import record_in_process
 from autograder.reference import label_smoothing as ref_ls
 from autograder.reference import resizing as ref_resizing

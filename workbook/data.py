@@ -4,53 +4,22 @@ Two sources sit behind one function, :func:`get_imagenette`:
 
 * **The embedded synthetic set (default)** -- ``imagenette-synthetic-<variant>``, generated on
   this machine from a seed (no download, same bytes on every run).  It is *not* Imagenette: every
-  image is a computer-drawn shape on a cluttered, colour-cast background.  It uses the imagenette2
-  folder layout (``train/<class>/*.JPEG``, ``val/<class>/*.JPEG``) so that every DataBlock line
-  is the one you would write for the real data set.  Its ten classes are synthetic shapes; the
-  folder names copy the ``nXXXXXXXX`` style of WordNet ids but say what they hold:
-
-  ======================  =====================================================================
-  ``n00_disc``            filled disc
-  ``n01_disc_striped``    the same disc filled with fine stripes (needs resolution to tell apart)
-  ``n02_ring``            annulus
-  ``n03_square``          filled square
-  ``n04_square_dotted``   the same square filled with a fine dot grid (needs resolution)
-  ``n05_triangle``        equilateral triangle
-  ``n06_cross``           plus sign
-  ``n07_crescent``        disc with a bite taken out
-  ``n08_bar``             rectangle three times as long as it is wide
-  ``n09_star``            five-pointed rounded star
-  ======================  =====================================================================
-
-  What makes the chapter's phenomena observable:
-
-  - image sides drawn independently from 60-140 px (varied size *and* aspect ratio);
-  - objects at random rotation, scale (radius 18-32 % of the short side) and position; a quarter
-    of them straddle an edge (up to a third cut off), so a crop -- the centre crop of a non-square
-    image, or a random training crop -- can lose them;
-  - the class is the shape (and texture); object colours come in eight noisy families around the
-    cast, a cue but not the answer: the two classes of each texture pair share a family;
-  - stripes and dots with a period of 3.2-4 % of the short side: 2-2.6 px at 64 px, where they
-    are still visible, about 1.2 px at 32 px, where resizing blurs or aliases them away (at 32 px the
-    small model confuses the texture pairs far more often than at 64 px);
-  - a strong colour cast: channel means about (0.60, 0.36, 0.21) and standard deviations about
-    0.08, far from 0/1 and from ImageNet's statistics;
-  - background gradients, pixel noise and small distractor blobs and lines;
-  - optional label noise: ``label_noise=0.2`` moves 20 % of the *training* images (chosen from
-    the seed) into a wrong class folder; validation labels stay clean.  ``labels.csv`` in the
-    data set folder lists every file with its folder label and its true label.
-
-  Variants (images per class, train/val): ``"tiny"`` 8/4 (tests), ``"small"`` 150/50 (default:
-  1,500 train + 500 val), ``"large"`` 700/100 (7,000 + 1,000; shows how a bigger set slows
-  iteration).  Image ``k`` of a class is the same in every variant, so "small" is a subset of
-  "large".
+  image is a computer-drawn shape (:data:`CLASS_NAMES`: disc, striped disc, ring, square, dotted
+  square, triangle, cross, crescent, bar, star) on a cluttered, colour-cast background, in the
+  imagenette2 folder layout (``train/<class>/*.JPEG``, ``val/<class>/*.JPEG``), so that every
+  DataBlock line is the one you would write for the real data set.  Images are 60-140 px on each
+  side, a quarter of the objects straddle an edge, the striped and dotted classes need resolution
+  to tell apart, and a colour cast puts the channel means near (0.60, 0.36, 0.21).  Variants
+  (:data:`VARIANTS`, images per class, train/val): ``"tiny"`` 8/4, ``"small"`` 150/50 (the
+  default), ``"large"`` 700/100.  How it is drawn, and why: :mod:`workbook.synthetic`.
 
 * **Real Imagenette** -- names ``"160"``, ``"320"``, ``"full"`` download with fastai's
   ``untar_data(URLs.IMAGENETTE_160 / _320 / URLs.IMAGENETTE)`` into ``$FASTAI_HOME``.  With the
   environment variable ``IMAGENETTE_PATH`` set to a local copy (the folder holding ``train/`` and
   ``val/``), that copy is used instead and nothing is downloaded.  Offline, the call fails within a
-  few seconds and says how to use the embedded set or a local copy.  The variants and label noise
-  of the embedded set are seeded samples of it, folders of symbolic links (:func:`make_subset`).
+  few seconds and says how to use the embedded set or a local copy (:mod:`workbook.download`).  The
+  variants and label noise of the embedded set are seeded samples of it, folders of symbolic links
+  (:func:`make_subset`).
 
 The environment variable ``WORKBOOK_DATA`` (:func:`data_name`) names the data set that
 ``get_imagenette()`` returns when called without a name: every notebook and ``workbook.train``
@@ -63,27 +32,20 @@ alpha images are converted to RGB; a truncated or unreadable file raises
 :func:`find_corrupt_images` lists them all).  We raise instead of skipping: skipping inside a
 DataLoader silently changes the data set and its batch sizes.
 
-Generated data lives under ``cache_dir()/data`` (``$WORKBOOK_CACHE`` or ``<repo>/.cache``).
+Generated data lives under ``cache_dir()/data`` (``$WORKBOOK_CACHE`` or ``<repo>/.cache``,
+:mod:`workbook.cache`).  ``python -m workbook.data`` generates the embedded set (``make data``).
 """
 from __future__ import annotations
 
 import csv
 import hashlib
-import json
-import math
 import os
 import random
-import shutil
-import socket
-import tempfile
-import threading
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 from fastai.data.block import CategoryBlock, DataBlock
-from fastai.data.external import URLs, fastai_path, untar_data
+from fastai.data.external import URLs
 from fastai.data.transforms import GrandparentSplitter, Normalize, get_image_files, parent_label
 from fastai.vision.augment import Resize, aug_transforms
 from fastai.vision.core import PILImage
@@ -91,21 +53,18 @@ from fastai.vision.data import ImageBlock
 from fastcore.foundation import L
 from PIL import Image
 
+from workbook.cache import build_once, cache_dir, read_marker
+from workbook.download import check_imagenette_folder, download_imagenette
+from workbook.synthetic import (CLASS_NAMES, VARIANTS, check_variant_args, make_synthetic_imagenette, name_suffix,
+                                noisy_labels)
+
 __all__ = [
     "CLASS_NAMES", "VARIANTS", "IMAGENET_STATS", "REAL_IMAGENETTE_URLS", "CorruptImageError", "RGBImage",
     "DATA_NAMES", "DATA_ENV", "IMAGENETTE_CLASS_NAMES", "data_name", "make_subset", "class_folders", "class_names",
-    "readable_class_name", "describe_data",
-    "cache_dir", "synthetic_name", "make_synthetic_imagenette", "get_imagenette", "open_rgb",
-    "find_corrupt_images", "sorted_image_files", "image_folder_stats", "get_dls", "seed_dataloaders",
-    "render_synthetic_image", "main",
+    "readable_class_name", "describe_data", "get_imagenette", "open_rgb",
+    "find_corrupt_images", "sorted_image_files", "image_folder_stats", "get_dls", "seed_dataloaders", "main",
 ]
 
-CLASS_NAMES = (
-    "n00_disc", "n01_disc_striped", "n02_ring", "n03_square", "n04_square_dotted",
-    "n05_triangle", "n06_cross", "n07_crescent", "n08_bar", "n09_star",
-)
-# (train images per class, val images per class)
-VARIANTS = {"tiny": (8, 4), "small": (150, 50), "large": (700, 100)}
 SUBSET_VARIANTS = (*VARIANTS, "all")     # samples of real Imagenette (make_subset): the same counts, or all
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 REAL_IMAGENETTE_URLS = {"160": URLs.IMAGENETTE_160, "320": URLs.IMAGENETTE_320, "full": URLs.IMAGENETTE}
@@ -120,436 +79,16 @@ IMAGENETTE_CLASS_NAMES = {
     "n03425413": "gas pump", "n03445777": "golf ball", "n03888605": "parachute",
 }
 
-# Bump when the drawing code changes: cached folders made by an older generator are regenerated.
-GENERATOR_VERSION = 2
-_MARKER = ".generated.json"
-_IMAGE_SIDE_RANGE = (60, 140)
-_CAST = np.array([0.60, 0.36, 0.21], dtype=np.float32)   # mean colour of every image
-_SPLIT_CODES = {"train": 0, "val": 1}
-_JPEG_QUALITY = 90
-# Object colours: eight families (cast +/- 0.15 per channel); the classes of each texture pair share
-# one, so colour is a cue but only fine detail separates disc from striped disc, square from dotted.
-_COLOUR_FAMILIES = 0.15 * np.array([[r, g, b] for r in (1, -1) for g in (1, -1) for b in (1, -1)],
-                                   dtype=np.float32)
-_CLASS_COLOUR_FAMILY = (0, 0, 1, 2, 2, 3, 4, 5, 6, 7)
-_COLOUR_JITTER = 0.11
-EDGE_FRACTION = 0.25          # share of objects placed across an image edge
-_CONNECT_TIMEOUT_S = 3.0
-
 
 # --------------------------------------------------------------------------------------------
-# Cache location
+# Real Imagenette: a local copy or a download, and seeded samples of it
 # --------------------------------------------------------------------------------------------
-def cache_dir() -> Path:
-    """Folder for generated data and learner files.
-
-    Returns:
-        ``$WORKBOOK_CACHE`` when that environment variable is set and non-empty, else
-        ``<repo root>/.cache``.  The folder is not created here.
-    """
-    override = os.environ.get("WORKBOOK_CACHE", "").strip()
-    if override:
-        return Path(override).expanduser().resolve()
-    return Path(__file__).resolve().parents[1] / ".cache"
-
-
-# --------------------------------------------------------------------------------------------
-# Synthetic image rendering (pure functions of a numpy Generator)
-# --------------------------------------------------------------------------------------------
-def _soft(sdf: np.ndarray) -> np.ndarray:
-    """Coverage in [0, 1] of a shape given its signed distance in pixels (1 px anti-aliased edge)."""
-    return np.clip(0.5 - sdf, 0.0, 1.0)
-
-
-def _shape_sdf(class_index: int, u: np.ndarray, v: np.ndarray, s: float) -> np.ndarray:
-    """Approximate signed distance (px, negative inside) of the class's shape in local coordinates.
-
-    Args:
-        class_index: index into CLASS_NAMES.
-        u, v: object-centred, rotated pixel coordinates.
-        s: object radius in pixels.
-    """
-    if class_index in (0, 1):                                     # disc (plain / striped)
-        return np.hypot(u, v) - s
-    if class_index == 2:                                          # ring
-        return np.abs(np.hypot(u, v) - 0.75 * s) - 0.25 * s
-    if class_index in (3, 4):                                     # square (plain / dotted)
-        return np.maximum(np.abs(u), np.abs(v)) - 0.82 * s
-    if class_index == 5:                                          # triangle, inradius 0.6 s
-        angles = (math.pi / 2, math.pi / 2 + 2 * math.pi / 3, math.pi / 2 + 4 * math.pi / 3)
-        planes = [u * math.cos(a) + v * math.sin(a) for a in angles]
-        return np.maximum(np.maximum(planes[0], planes[1]), planes[2]) - 0.6 * s
-    if class_index == 6:                                          # cross
-        horizontal = np.maximum(np.abs(u) - s, np.abs(v) - 0.3 * s)
-        vertical = np.maximum(np.abs(u) - 0.3 * s, np.abs(v) - s)
-        return np.minimum(horizontal, vertical)
-    if class_index == 7:                                          # crescent: disc minus a disc
-        return np.maximum(np.hypot(u, v) - s, 0.8 * s - np.hypot(u - 0.5 * s, v))
-    if class_index == 8:                                          # bar, 3:1
-        return np.maximum(np.abs(u) - 1.05 * s, np.abs(v) - 0.35 * s)
-    if class_index == 9:                                          # rounded five-pointed star
-        radius = np.hypot(u, v)
-        return radius - s * (0.65 + 0.35 * np.cos(5 * np.arctan2(v, u)))
-    raise ValueError(f"class_index must be in 0..{len(CLASS_NAMES) - 1}, got {class_index}")
-
-
-def _fine_texture(class_index: int, u: np.ndarray, v: np.ndarray, period: float) -> np.ndarray | None:
-    """Darkening in [0, 1] of the fine texture (stripes or dots), or None for untextured classes.
-
-    Draws no random numbers, so the same generator renders the same picture for both classes of a
-    texture pair, with and without the texture.
-    """
-    if class_index == 1:
-        # Soft-edged stripes: clipped sine, so the stripes are anti-aliased like the shape edges.
-        return np.clip(0.5 + 1.5 * np.sin(2 * math.pi * u / period), 0.0, 1.0)
-    if class_index == 4:
-        du = np.mod(u, period) - period / 2
-        dv = np.mod(v, period) - period / 2
-        return _soft(np.hypot(du, dv) - 0.32 * period)
-    return None
-
-
-def _window(cx: float, cy: float, reach: float, height: int, width: int) -> tuple[slice, slice]:
-    """Pixel rows/columns within `reach` of (cx, cy), clipped to the image."""
-    y0, y1 = max(0, int(cy - reach)), min(height, int(cy + reach) + 2)
-    x0, x1 = max(0, int(cx - reach)), min(width, int(cx + reach) + 2)
-    return slice(y0, max(y0, y1)), slice(x0, max(x0, x1))
-
-
-def _paint(img: np.ndarray, rows: slice, cols: slice, alpha: np.ndarray, colour: np.ndarray) -> None:
-    """Alpha-blend `colour` (3,) or (h, w, 3) into img[rows, cols] (img is the caller's buffer)."""
-    region = img[rows, cols]
-    region += alpha[..., None] * (colour - region)
-
-
-def _draw_clutter(img: np.ndarray, rng: np.random.Generator) -> None:
-    """Small blobs and thin line segments in cast colours, drawn into img."""
-    height, width, _ = img.shape
-    for _ in range(int(rng.integers(4, 10))):
-        colour = _CAST + rng.normal(0.0, 0.14, 3).astype(np.float32)
-        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
-        if rng.random() < 0.5:
-            radius = rng.uniform(1.5, 4.5)
-            rows, cols = _window(cx, cy, radius + 1, height, width)
-            yy, xx = np.mgrid[rows, cols].astype(np.float32)
-            alpha = _soft(np.hypot(xx - cx, yy - cy) - radius)
-        else:
-            length, angle = rng.uniform(8, 30), rng.uniform(0, math.pi)
-            half_width = rng.uniform(0.4, 1.0)
-            dx, dy = math.cos(angle), math.sin(angle)
-            rows, cols = _window(cx, cy, length / 2 + 2, height, width)
-            yy, xx = np.mgrid[rows, cols].astype(np.float32)
-            along = (xx - cx) * dx + (yy - cy) * dy
-            across = -(xx - cx) * dy + (yy - cy) * dx
-            sdf = np.maximum(np.abs(across) - half_width, np.abs(along) - length / 2)
-            alpha = _soft(sdf)
-        _paint(img, rows, cols, alpha, colour)
-
-
-def _object_centre(rng: np.random.Generator, height: int, width: int, radius: float) -> tuple[float, float]:
-    """Centre of the object: a quarter straddle an edge (up to about a third cut off), the rest inside."""
-    def inside(extent: int) -> float:
-        return rng.uniform(radius, max(radius, extent - radius))
-
-    if rng.random() < EDGE_FRACTION:
-        from_edge = rng.uniform(0.2, 0.6) * radius      # centre this far inside the edge
-        side = int(rng.integers(0, 4))
-        if side == 0:
-            return from_edge, inside(height)
-        if side == 1:
-            return width - from_edge, inside(height)
-        if side == 2:
-            return inside(width), from_edge
-        return inside(width), height - from_edge
-    return inside(width), inside(height)
-
-
-def render_synthetic_image(class_index: int, rng: np.random.Generator) -> np.ndarray:
-    """Draw one synthetic image of a class.
-
-    Args:
-        class_index: index into CLASS_NAMES (0..9).
-        rng: the image's own numpy Generator; the image is a pure function of its state.
-
-    Returns:
-        uint8 array of shape (height, width, 3), sides in 60..140.
-    """
-    if not isinstance(class_index, (int, np.integer)) or not 0 <= class_index < len(CLASS_NAMES):
-        raise ValueError(f"class_index must be an int in 0..{len(CLASS_NAMES) - 1}, got {class_index!r}")
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    height, width = (int(n) for n in rng.integers(_IMAGE_SIDE_RANGE[0], _IMAGE_SIDE_RANGE[1] + 1, 2))
-    short = min(height, width)
-
-    # Background: colour cast + linear gradient + pixel noise.
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
-    base = _CAST + rng.normal(0.0, 0.03, 3).astype(np.float32)
-    gradient = rng.normal(0.0, 0.08, (2, 3)).astype(np.float32)
-    img = (base + (xx / width - 0.5)[..., None] * gradient[0] + (yy / height - 0.5)[..., None] * gradient[1])
-    _draw_clutter(img, rng)
-
-    # The object: shape + texture define the class; its colour family is a noisy hint.
-    radius = float(rng.uniform(0.18, 0.32) * short)
-    cx, cy = _object_centre(rng, height, width, radius)
-    angle = rng.uniform(0, 2 * math.pi)
-    family = _COLOUR_FAMILIES[_CLASS_COLOUR_FAMILY[class_index]]
-    colour = np.clip(base + family + rng.normal(0.0, _COLOUR_JITTER, 3).astype(np.float32), 0.0, 1.0)
-    period = float(rng.uniform(0.032, 0.04) * short)
-    rows, cols = _window(cx, cy, 1.2 * radius + 2, height, width)
-    dx, dy = xx[rows, cols] - cx, yy[rows, cols] - cy
-    u = dx * math.cos(angle) + dy * math.sin(angle)
-    v = -dx * math.sin(angle) + dy * math.cos(angle)
-    alpha = _soft(_shape_sdf(class_index, u, v, radius))
-    texture = _fine_texture(class_index, u, v, period)
-    fill = colour if texture is None else colour * (1.0 - 0.45 * texture[..., None])
-    _paint(img, rows, cols, alpha, fill)
-
-    img += rng.normal(0.0, 0.035, img.shape).astype(np.float32)
-    return (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-
-
-# --------------------------------------------------------------------------------------------
-# Synthetic data set on disk
-# --------------------------------------------------------------------------------------------
-def synthetic_name(variant: str = "small", label_noise: float = 0.0, seed: int = 0) -> str:
-    """Folder name of a synthetic variant, e.g. ``imagenette-synthetic-small-noise20-seed3``.
-
-    Args:
-        variant: one of VARIANTS.
-        label_noise: fraction of training images with a wrong label.
-        seed: generation seed.
-    """
-    _check_synthetic_args(variant, label_noise, seed)
-    return f"imagenette-synthetic-{variant}{_name_suffix(label_noise, seed)}"
-
-
-def _name_suffix(label_noise: float, seed: int) -> str:
-    """``-noise20-seed3``: the parts of a folder name that record label noise and a non-zero seed."""
-    return (f"-noise{round(label_noise * 100):02d}" if label_noise else "") + (f"-seed{seed}" if seed else "")
-
-
-def _check_synthetic_args(variant: str, label_noise: float, seed: int, variants=VARIANTS) -> None:
-    if variant not in variants:
-        raise ValueError(f"variant must be one of {list(variants)}, got {variant!r}")
-    if isinstance(label_noise, bool) or not isinstance(label_noise, (int, float)):
-        raise TypeError(f"label_noise must be a number, got {type(label_noise).__name__}")
-    if not 0.0 <= label_noise < 1.0:
-        raise ValueError(f"label_noise must be in [0, 1), got {label_noise}")
-    if abs(label_noise * 100 - round(label_noise * 100)) > 1e-9:
-        raise ValueError(f"label_noise must be a whole percentage (e.g. 0.2), got {label_noise}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if seed < 0:
-        raise ValueError(f"seed must be >= 0, got {seed}")
-
-
-def _file_stem(seed: int, split: str, class_index: int, index: int) -> str:
-    """Neutral, stable file name: it must not reveal the true class once label noise moves a file."""
-    digest = hashlib.sha1(f"{seed}/{split}/{class_index}/{index}".encode()).hexdigest()[:12]
-    return f"synthetic_{digest}"
-
-
-def _noisy_labels(class_counts: list[int], label_noise: float, seed: int) -> dict[tuple[int, int], int]:
-    """{(true class, index): wrong class} for the training images that get a wrong folder.
-
-    Args:
-        class_counts: training images per class, in class order (image ``index`` of class ``c`` is
-            number ``sum(class_counts[:c]) + index`` of the whole set).
-        label_noise: fraction of all training images to mislabel.
-        seed: the draw's seed.
-    """
-    n_classes = len(class_counts)
-    starts = np.cumsum([0, *class_counts])
-    n_noisy = round(label_noise * int(starts[-1]))
-    if n_noisy == 0:
-        return {}
-    rng = np.random.default_rng([seed, 7919])                   # stream used only for label noise
-    chosen = rng.choice(int(starts[-1]), size=n_noisy, replace=False)
-    shifts = rng.integers(1, n_classes, size=n_noisy)           # 1..n_classes-1: never the true class
-    noisy = {}
-    for flat_index, shift in zip(chosen.tolist(), shifts.tolist()):
-        true_class = int(np.searchsorted(starts, flat_index, side="right")) - 1
-        noisy[(true_class, flat_index - int(starts[true_class]))] = (true_class + shift) % n_classes
-    return noisy
-
-
-def _write_synthetic(root: Path, variant: str, label_noise: float, seed: int) -> dict:
-    """Generate every image of a variant into `root` (an empty folder). Returns the marker dict."""
-    n_train, n_val = VARIANTS[variant]
-    noisy = _noisy_labels([n_train] * len(CLASS_NAMES), label_noise, seed)
-    for split in _SPLIT_CODES:
-        for name in CLASS_NAMES:
-            (root / split / name).mkdir(parents=True)
-    rows = []
-    for split, per_class in (("train", n_train), ("val", n_val)):
-        for class_index, true_name in enumerate(CLASS_NAMES):
-            for index in range(per_class):
-                rng = np.random.default_rng([seed, _SPLIT_CODES[split], class_index, index])
-                pixels = render_synthetic_image(class_index, rng)
-                folder_index = noisy.get((class_index, index), class_index) if split == "train" else class_index
-                file_name = f"{_file_stem(seed, split, class_index, index)}.JPEG"
-                relative = Path(split) / CLASS_NAMES[folder_index] / file_name
-                Image.fromarray(pixels).save(root / relative, format="JPEG", quality=_JPEG_QUALITY)
-                rows.append((relative.as_posix(), CLASS_NAMES[folder_index], true_name))
-    with open(root / "labels.csv", "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["file", "label", "true_label"])
-        writer.writerows(sorted(rows))
-    (root / "README.txt").write_text(
-        "SYNTHETIC data set -- not Imagenette.\n"
-        "Computer-drawn shapes on a cluttered, colour-cast background, in the imagenette2 folder layout,\n"
-        "generated by workbook.data.make_synthetic_imagenette "
-        f"(variant={variant!r}, label_noise={label_noise}, seed={seed}).\n"
-        "labels.csv: every file, its folder label and its true label (they differ only with label noise).\n")
-    return {"generator_version": GENERATOR_VERSION, "variant": variant, "label_noise": label_noise,
-            "seed": seed, "n_train": n_train * len(CLASS_NAMES), "n_val": n_val * len(CLASS_NAMES),
-            "n_noisy": len(noisy)}
-
-
-def _read_marker(root: Path) -> dict | None:
-    try:
-        return json.loads((root / _MARKER).read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _marker_matches(root: Path, params: dict) -> bool:
-    """Whether `root` is complete and was built with `params` (every key equal in its marker)."""
-    marker = _read_marker(root)
-    return marker is not None and all(marker.get(key) == value for key, value in params.items())
-
-
-def _build_once(root: Path, params: dict, write) -> Path:
-    """Build the folder `root` once with ``write(empty folder) -> marker dict``; reuse a complete one.
-
-    The folder is written into a temporary sibling and renamed into place only when complete, with a
-    marker file recording `params` (and what `write` returns); a folder without a matching marker
-    (half-written, or built with other parameters) is rebuilt.  Concurrent callers never see a
-    half-written folder.
-    """
-    if _marker_matches(root, params):
-        return root
-    parent = root.parent
-    parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{root.name}.partial-", dir=parent))
-    staging.chmod(0o755)        # mkdtemp makes it owner-only; the data set must be readable by all
-    try:
-        marker = {**write(staging), **params}
-        (staging / _MARKER).write_text(json.dumps(marker, indent=1))   # written last: means complete
-        if root.exists():
-            if _marker_matches(root, params):                            # another process finished first
-                return root
-            stale = Path(tempfile.mkdtemp(prefix=f".{root.name}.stale-", dir=parent))
-            try:
-                os.replace(root, stale / "old")
-            except FileNotFoundError:                                     # another process moved it
-                pass
-            shutil.rmtree(stale, ignore_errors=True)
-        try:
-            os.replace(staging, root)
-        except OSError:
-            if not _marker_matches(root, params):                        # lost a race to a complete copy
-                raise
-        return root
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def make_synthetic_imagenette(dest: str | os.PathLike | None = None, *, variant: str = "small",
-                              label_noise: float = 0.0, seed: int = 0) -> Path:
-    """Generate the synthetic data set (once) and return its folder.
-
-    The folder is ``dest/<synthetic_name(...)>``, built atomically (see _build_once): a folder
-    without a matching marker (half-written, or from an older generator) is regenerated.
-
-    Args:
-        dest: parent folder; default ``cache_dir()/"data"``.
-        variant: "tiny", "small" (default) or "large" (see VARIANTS).
-        label_noise: fraction in [0, 1) of training images moved to a wrong class folder,
-            a whole percentage (0.2, not 0.123).  Validation stays clean.
-        seed: generation seed; the same seed gives byte-identical files.
-
-    Returns:
-        The data set folder, holding ``train/`` and ``val/``.
-    """
-    _check_synthetic_args(variant, label_noise, seed)
-    label_noise = float(label_noise)
-    seed = int(seed)
-    parent = Path(dest).expanduser() if dest is not None else cache_dir() / "data"
-    params = {"generator_version": GENERATOR_VERSION, "variant": variant, "label_noise": label_noise, "seed": seed}
-    return _build_once(parent / synthetic_name(variant, label_noise, seed), params,
-                       lambda folder: _write_synthetic(folder, variant, label_noise, seed))
-
-
-# --------------------------------------------------------------------------------------------
-# Real Imagenette
-# --------------------------------------------------------------------------------------------
-def _check_imagenette_folder(path: Path, origin: str) -> Path:
-    missing = [name for name in ("train", "val") if not (path / name).is_dir()]
-    if missing:
-        raise FileNotFoundError(
-            f"{origin} {path} is not an imagenette2 folder: it has no {' or '.join(m + '/' for m in missing)} "
-            "subfolder. Point it at the extracted folder that holds train/ and val/ "
-            "(e.g. .../imagenette2-160).")
-    return path
-
-
-def _proxy_for(scheme: str, host: str) -> tuple[str, int] | None:
-    """The (host, port) of the proxy urllib would use for this URL, if any."""
-    proxy = urllib.request.getproxies().get(scheme)
-    if not proxy or urllib.request.proxy_bypass(host):
-        return None
-    parts = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
-    return (parts.hostname, parts.port or 80) if parts.hostname else None
-
-
-def _unreachable_reason(url: str, timeout: float = _CONNECT_TIMEOUT_S) -> str | None:
-    """None if a TCP connection to the URL's host (or its proxy) opens within `timeout`, else why not.
-
-    The DNS look-up has no timeout of its own, so the whole attempt runs in a daemon thread.
-    """
-    parts = urllib.parse.urlsplit(url)
-    if not parts.hostname:
-        return f"the URL {url!r} has no host"
-    address = _proxy_for(parts.scheme, parts.hostname) or \
-        (parts.hostname, parts.port or (443 if parts.scheme == "https" else 80))
-    outcome: list[str | None] = []
-
-    def attempt() -> None:
-        try:
-            socket.create_connection(address, timeout=timeout).close()
-            outcome.append(None)
-        except OSError as error:
-            outcome.append(f"{type(error).__name__}: {error}")
-
-    worker = threading.Thread(target=attempt, daemon=True)
-    worker.start()
-    worker.join(timeout + 0.5)
-    return outcome[0] if outcome else f"no answer from {address[0]}:{address[1]} within {timeout:.0f} s"
-
-
-def _extracted_folder(url: str) -> Path:
-    """Where fastai's untar_data puts the archive's contents (mirrors fastdownload's naming)."""
-    archive_name = Path(urllib.parse.urlsplit(url).path).name
-    return fastai_path("data") / Path(archive_name).stem.removesuffix(".tar")
-
-
 def _real_imagenette(name: str, url: str | None) -> Path:
+    """The folder of real Imagenette `name`: ``$IMAGENETTE_PATH`` when set, else fastai's download."""
     local = os.environ.get("IMAGENETTE_PATH", "").strip()
     if local:
-        return _check_imagenette_folder(Path(local).expanduser(), "IMAGENETTE_PATH=")
-    url = url or REAL_IMAGENETTE_URLS[name]
-    extracted = _extracted_folder(url)
-    if not extracted.exists():     # untar_data would download: fail fast and helpfully when offline
-        reason = _unreachable_reason(url)
-        if reason is not None:
-            raise ConnectionError(
-                f"Cannot download Imagenette {name!r} from {url}: {reason}. This machine seems to be "
-                "offline (or the server is down).\n"
-                "Either use the embedded synthetic data set, which needs no download: get_imagenette()\n"
-                "or download and extract the archive on a connected machine, copy the folder here and set "
-                "the environment variable IMAGENETTE_PATH to it (the folder holding train/ and val/).")
-    return _check_imagenette_folder(Path(untar_data(url)), "The downloaded archive")
+        return check_imagenette_folder(Path(local).expanduser(), "IMAGENETTE_PATH=")
+    return download_imagenette(name, url or REAL_IMAGENETTE_URLS[name])
 
 
 def _class_folders(split_folder: Path) -> list[str]:
@@ -575,7 +114,7 @@ def _write_subset(root: Path, source: Path, per_class: tuple[int, int] | None, l
                 keep = np.random.default_rng([seed, split_code, class_index]).permutation(len(files))
                 files = [files[i] for i in sorted(keep[:per_class[split_code]])]
             chosen[split].append(files)
-    noisy = _noisy_labels([len(files) for files in chosen["train"]], label_noise, seed)
+    noisy = noisy_labels([len(files) for files in chosen["train"]], label_noise, seed)
     rows = []
     for split, per_class_files in chosen.items():
         for class_index, files in enumerate(per_class_files):
@@ -614,17 +153,20 @@ def make_subset(source: str | os.PathLike, dest: str | os.PathLike | None = None
     Returns:
         The subset folder, ``dest/<source name>-<variant>[-noiseNN][-seedN]-<hash of the source path>``.
     """
-    _check_synthetic_args(variant, label_noise, seed, variants=SUBSET_VARIANTS)
-    source = _check_imagenette_folder(Path(source).expanduser().resolve(), "The data folder")
+    check_variant_args(variant, label_noise, seed, variants=SUBSET_VARIANTS)
+    source = check_imagenette_folder(Path(source).expanduser().resolve(), "The data folder")
     parent = Path(dest).expanduser() if dest is not None else cache_dir() / "data"
     digest = hashlib.sha1(str(source).encode()).hexdigest()[:8]
     params = {"subset_version": 1, "source": str(source), "variant": variant, "label_noise": float(label_noise),
               "seed": int(seed)}
     per_class = None if variant == "all" else VARIANTS[variant]
-    return _build_once(parent / f"{source.name}-{variant}{_name_suffix(label_noise, seed)}-{digest}", params,
-                       lambda folder: _write_subset(folder, source, per_class, float(label_noise), int(seed)))
+    return build_once(parent / f"{source.name}-{variant}{name_suffix(label_noise, seed)}-{digest}", params,
+                      lambda folder: _write_subset(folder, source, per_class, float(label_noise), int(seed)))
 
 
+# --------------------------------------------------------------------------------------------
+# Choosing the data set (WORKBOOK_DATA), naming its classes
+# --------------------------------------------------------------------------------------------
 def data_name() -> str:
     """The data set every notebook and ``workbook.train`` use: ``$WORKBOOK_DATA``, default "synthetic".
 
@@ -680,7 +222,7 @@ def get_imagenette(name: str | None = None, *, variant: str | None = None, label
         if url is not None and not isinstance(url, str):
             raise TypeError(f"url must be a str, got {type(url).__name__}")
         variant = variant or "small"
-        _check_synthetic_args(variant, label_noise, seed, variants=SUBSET_VARIANTS)   # before any download
+        check_variant_args(variant, label_noise, seed, variants=SUBSET_VARIANTS)   # before any download
         folder = _real_imagenette(name, url)
         if variant == "all" and not label_noise:
             return folder
@@ -714,7 +256,7 @@ def class_names(path: str | os.PathLike) -> tuple[str, ...]:
 def describe_data(path: str | os.PathLike) -> str:
     """One line saying which data `path` holds and how many images, e.g. for a results file."""
     path = Path(path)
-    marker = _read_marker(path) or {}
+    marker = read_marker(path) or {}
     if "generator_version" in marker:
         what = f"embedded synthetic set (not Imagenette), variant {marker['variant']}"
     elif "source" in marker:
@@ -973,7 +515,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     root = make_synthetic_imagenette(variant=args.variant, label_noise=args.label_noise, seed=args.seed)
-    marker = _read_marker(root) or {}
+    marker = read_marker(root) or {}
     print(f"{root}  ({marker.get('n_train')} train + {marker.get('n_val')} val images, synthetic)")
 
 

@@ -47,7 +47,8 @@ from fastai.metrics import accuracy
 from fastai.torch_core import set_seed
 from fastai.vision.models.xresnet import ResBlock, XResNet
 
-from workbook.data import cache_dir, seed_dataloaders
+from workbook.cache import cache_dir
+from workbook.data import seed_dataloaders
 
 __all__ = ["small_xresnet", "make_learner", "TrainingBudget", "training_budget", "fast_mode",
            "ShortValidation", "spread_subset", "FAST_TRAIN_FRACTION"]

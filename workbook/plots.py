@@ -1,16 +1,33 @@
-"""Plots of the notebooks: the five crops of test-time augmentation, and styles for comparing runs.
+"""Every figure the workbook draws: the notebooks call these functions, and ``make images``
+(``python -m workbook.plots``) saves the README's figures under images/.
 
-:func:`five_crops_figure` draws one image with the outlines of its five crops (torchvision's order:
-top-left, top-right, bottom-left, bottom-right, centre) and each crop on its own, optionally with
-the model's prediction for it. Notebooks show figures and never save them: nothing a notebook runs
-writes into the repository (the README's figures come from ``make images``, workbook/figures.py).
-:data:`RUN_STYLES` gives each run of a comparison a colour, a marker and a line style.
+* :func:`class_examples_figure`: the first training image of each class, at one common scale;
+* :func:`five_crops_figure`: one image with the outlines of its five crops (torchvision's order:
+  top-left, top-right, bottom-left, bottom-right, centre) and each crop on its own, optionally with
+  the model's prediction for it (:func:`crop_boxes` gives the boxes);
+* :func:`curves_figure`: the training curves of a ``python -m workbook.train`` run;
+* :data:`RUN_STYLES` gives each run of a comparison a colour, a marker and a line style.
+
+Notebooks show figures and never save them: nothing a notebook runs writes into the repository; only
+:func:`main` (``make images``) writes, into images/.
 """
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import torch
 
-__all__ = ["CROP_NAMES", "RUN_STYLES", "crop_boxes", "five_crops_figure"]
+from workbook.data import class_folders, get_imagenette, open_rgb, readable_class_name, sorted_image_files
+
+__all__ = ["CROP_NAMES", "RUN_STYLES", "IMAGES", "crop_boxes", "five_crops_figure", "class_examples_figure",
+           "curves_figure", "main"]
+
+if TYPE_CHECKING:
+    from workbook.train import RunResult
+
+IMAGES = Path(__file__).resolve().parents[1] / "images"      # the README's figures (make images)
 
 CROP_NAMES = ("top-left", "top-right", "bottom-left", "bottom-right", "centre")
 # Okabe & Ito's colour-blind-safe palette (vermillion, orange, bluish green, blue) and white for the
@@ -82,3 +99,105 @@ def five_crops_figure(image: torch.Tensor, size, *, titles: list[str] | None = N
         fig.suptitle(suptitle, fontsize=11)
     fig.tight_layout()
     return fig
+
+
+def class_examples_figure(path, *, scale: int | None = None):
+    """The first training image of each class (the first ten classes), drawn at one common scale so sizes compare.
+
+    Args:
+        path: an imagenette2-layout folder (its `train/<class>` folders are read).
+        scale: side in pixels of every panel's box; default the largest side among the images shown
+            (140 px on the embedded set).
+
+    Returns:
+        The matplotlib Figure.
+    """
+    import matplotlib.pyplot as plt
+
+    folders = class_folders(path)[:10]
+    images = [open_rgb(next(iter(sorted_image_files(Path(path) / "train" / name)))) for name in folders]
+    scale = scale or max(max(image.size) for image in images)
+    fig, axes = plt.subplots(2, 5, figsize=(10, 5.6), dpi=80)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, name, image in zip(axes.flat, folders, images):
+        ax.axis("on")
+        ax.imshow(image)
+        ax.set_xlim(0, scale)  # the same box in every panel, so image sizes can be compared
+        ax.set_ylim(scale, 0)
+        # The folder name, and the class's word when the folder name is a WordNet id that does not say it.
+        word = readable_class_name(name)
+        label = name if name.endswith(word) else f"{word} ({name})"
+        ax.set_title(f"{label}\n{image.width}×{image.height} px", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    synthetic = Path(path).name.startswith("imagenette-synthetic")
+    fig.suptitle(f"{'Embedded synthetic set' if synthetic else Path(path).name}: the first training image of each class",
+                 fontsize=12)
+    fig.tight_layout()
+    return fig
+
+
+def curves_figure(result: RunResult):
+    """Training curves of a run: losses (left) and validation accuracy (right) against epochs.
+
+    Stage boundaries of a progressive schedule are drawn as dotted lines labelled with the size;
+    the TTA accuracy, when measured, is a star after the last epoch.  Uses a standalone
+    ``matplotlib.figure.Figure`` (no pyplot state, no backend change).
+
+    Args:
+        result: a :class:`workbook.train.RunResult`.
+
+    Returns:
+        The Figure.
+    """
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4), dpi=90)
+    ax_loss, ax_acc = fig.subplots(1, 2)
+    epochs = [row.epoch for row in result.rows]
+    if result.batch_losses:
+        xs, ys = zip(*result.batch_losses)
+        ax_loss.plot(xs, ys, color="tab:blue", alpha=0.35, lw=1, label="train loss (per batch, smoothed)")
+    ax_loss.plot(epochs, [r.train_loss for r in result.rows], "o-", color="tab:blue", label="train loss (epoch end)")
+    ax_loss.plot(epochs, [r.valid_loss for r in result.rows], "s-", color="tab:orange", label="valid loss")
+    ax_acc.plot(epochs, [r.accuracy for r in result.rows], "o-", color="tab:green", label="valid accuracy")
+    if result.tta_accuracy is not None:
+        ax_acc.plot([epochs[-1] + 0.3], [result.tta_accuracy], "*", ms=12, color="tab:red",
+                    label=f"TTA accuracy {result.tta_accuracy:.3f}")
+    for ax in (ax_loss, ax_acc):
+        previous = None
+        for row in result.rows:
+            if row.size != previous:
+                ax.axvline(row.epoch - 1, ls=":", color="grey", lw=1)
+                ax.text(row.epoch - 1, 1.0, f" {row.size} px", transform=ax.get_xaxis_transform(),
+                        va="top", fontsize=8, color="grey")
+                previous = row.size
+        ax.set_xlabel("epoch")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    ax_loss.set_ylabel("loss")
+    ax_acc.set_ylabel("accuracy")
+    ax_acc.set_ylim(0, 1)
+    title = result.config.describe()
+    if result.data:
+        title += f"\ndata: {result.data['folder']} ({result.data['n_train']:,} train / {result.data['n_valid']:,} val images)"
+    fig.suptitle(title, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def main(argv=None) -> int:
+    """Write every figure under images/."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    IMAGES.mkdir(exist_ok=True)
+    fig = class_examples_figure(get_imagenette("synthetic"))   # the README shows the embedded set, whatever WORKBOOK_DATA says
+    fig.savefig(IMAGES / "embedded_classes.png", dpi=80)
+    print(f"wrote {IMAGES / 'embedded_classes.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -48,10 +48,11 @@ from pathlib import Path
 import numpy as np
 
 __all__ = ["TrainConfig", "EpochRow", "RunResult", "DATA_NAMES", "ARCHS", "build_parser", "parse_config",
-           "parse_schedule", "regularisation", "train", "write_results", "curves_figure", "main", "RESULT_COLUMNS"]
+           "parse_schedule", "regularisation", "train", "write_results", "main", "RESULT_COLUMNS"]
 
 from workbook.data import DATA_NAMES as _DATASETS
 from workbook.data import REAL_IMAGENETTE_URLS, SUBSET_VARIANTS, SYNTHETIC_NAMES
+from workbook.plots import curves_figure
 
 # --data accepts the names of get_imagenette and the folder names of the embedded variants.
 DATA_NAMES = {**{name: name for name in _DATASETS},
@@ -373,7 +374,7 @@ def parse_config(argv=None, *, cuda_available: bool | None = None, fast: bool | 
     if args.out is not None:
         out = Path(args.out)
     else:
-        from workbook.data import cache_dir
+        from workbook.cache import cache_dir
         out = cache_dir() / "train" / args.data
     return TrainConfig(data=data, variant=args.variant, stages=stages, bs=args.bs, lr=args.lr, arch=args.arch,
                        mixup=args.mixup, cutmix=args.cutmix, label_smoothing=eps, tta=args.tta, device=device,
@@ -530,55 +531,6 @@ def train(config: TrainConfig) -> RunResult:
 # --------------------------------------------------------------------------------------------
 # Results
 # --------------------------------------------------------------------------------------------
-def curves_figure(result: RunResult):
-    """Training curves of a run: losses (left) and validation accuracy (right) against epochs.
-
-    Stage boundaries of a progressive schedule are drawn as dotted lines labelled with the size;
-    the TTA accuracy, when measured, is a star after the last epoch.  Uses a standalone
-    ``matplotlib.figure.Figure`` (no pyplot state, no backend change).
-
-    Args:
-        result: a RunResult.
-
-    Returns:
-        The Figure.
-    """
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 4), dpi=90)
-    ax_loss, ax_acc = fig.subplots(1, 2)
-    epochs = [row.epoch for row in result.rows]
-    if result.batch_losses:
-        xs, ys = zip(*result.batch_losses)
-        ax_loss.plot(xs, ys, color="tab:blue", alpha=0.35, lw=1, label="train loss (per batch, smoothed)")
-    ax_loss.plot(epochs, [r.train_loss for r in result.rows], "o-", color="tab:blue", label="train loss (epoch end)")
-    ax_loss.plot(epochs, [r.valid_loss for r in result.rows], "s-", color="tab:orange", label="valid loss")
-    ax_acc.plot(epochs, [r.accuracy for r in result.rows], "o-", color="tab:green", label="valid accuracy")
-    if result.tta_accuracy is not None:
-        ax_acc.plot([epochs[-1] + 0.3], [result.tta_accuracy], "*", ms=12, color="tab:red",
-                    label=f"TTA accuracy {result.tta_accuracy:.3f}")
-    for ax in (ax_loss, ax_acc):
-        previous = None
-        for row in result.rows:
-            if row.size != previous:
-                ax.axvline(row.epoch - 1, ls=":", color="grey", lw=1)
-                ax.text(row.epoch - 1, 1.0, f" {row.size} px", transform=ax.get_xaxis_transform(),
-                        va="top", fontsize=8, color="grey")
-                previous = row.size
-        ax.set_xlabel("epoch")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, loc="best")
-    ax_loss.set_ylabel("loss")
-    ax_acc.set_ylabel("accuracy")
-    ax_acc.set_ylim(0, 1)
-    title = result.config.describe()
-    if result.data:
-        title += f"\ndata: {result.data['folder']} ({result.data['n_train']:,} train / {result.data['n_valid']:,} val images)"
-    fig.suptitle(title, fontsize=8)
-    fig.tight_layout()
-    return fig
-
-
 def write_results(result: RunResult, out: Path | None = None) -> dict:
     """Write results.csv, summary.json, curves.png and predictions.npz into `out` (default: the config's folder).
 

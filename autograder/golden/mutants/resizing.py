@@ -6,14 +6,14 @@ not. `fit_grows_batch_size` is that mistake as code, and `SEED_WHAT_GROWS` the m
 notebook's multiple-choice question ("a": the batch size).
 
 The `progressive_fit` mutants are the student's function as written; `MUTANTS` wraps each in
-`run_learner_probe`, as the hidden test cells do (see autograder/checks/resizing.py). `RAW` keeps
+`run_learner_probe`, as the hidden test cells do (see autograder/rubric/resizing.py). `RAW` keeps
 them unwrapped, for whole submissions.
 """
 import functools
 import math
 
-from autograder.checks.resizing import PROBE_TARGET
-from tests.submissions.mutants import Mutant
+from autograder.rubric.resizing import PROBE_TARGET
+from autograder.golden.mutants import Mutant
 from workbook.probes import run_learner_probe
 
 SEED_WHAT_GROWS = "a"

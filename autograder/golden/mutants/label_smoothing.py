@@ -8,7 +8,7 @@ rest (0.96) on the true class, placed at the wrong index. `SEED_Q13_ANSWER` is t
 import torch
 import torch.nn.functional as F
 
-from tests.submissions.mutants import Mutant
+from autograder.golden.mutants import Mutant
 
 SEED_Q13_ANSWER = [0.01, 0.01, 0.01, 0.96, 0.01]
 

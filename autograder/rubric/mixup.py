@@ -1,10 +1,10 @@
-"""Graded checks of the Mixup notebook (05_mixup).
+"""Rubric items of the Mixup notebook (05_mixup).
 
 `sample_lam` and `rand_box` draw from a `torch.Generator`, which a recording cannot carry. Their
 hidden test cells record ``seeded(fn)`` (workbook.seeded): the grader sends a seed and a number of
 repeats, the kernel makes the generators and returns two lists of draws from the same seed. Draws
 cannot be compared with the reference value by value (any correct sampler may consume the generator
-differently), so these checks test the law of the draws instead: a Kolmogorov-Smirnov distance to
+differently), so these rubric items test the law of the draws instead: a Kolmogorov-Smirnov distance to
 Beta(alpha, alpha) (scipy's), the box sides and clipping, where the box centres fall, and that the
 same seed gives the same draws (the global generator must not be used). Their targets name
 `SEEDED_TARGET`; tests/test_mutants.py calls them through the same wrapper.
@@ -18,11 +18,11 @@ import math
 import scipy.stats
 import torch
 
-from autograder.checks.core import MALFORMED, Case, Check, RecordedTensor, compare_tensor, describe_received, inputs_unchanged, \
-    judge_tensors, tensor_arg_label
+from autograder.rubric.core import Case, RubricItem, compare_tensor, describe_received, inputs_unchanged, judge_tensors, tensor_arg_label
 from autograder.reference import mixup as ref
+from workbook.recording_format import MALFORMED, RecordedTensor
 
-__all__ = ["CHECKS", "SEEDED_TARGETS", "q8_answer"]
+__all__ = ["ITEMS", "SEEDED_TARGETS", "q8_answer"]
 
 SEEDED_TARGETS = {"sample_lam": "sample_lam, called through workbook.seeded.seeded",
                   "rand_box": "rand_box, called through workbook.seeded.seeded"}
@@ -338,32 +338,32 @@ def _expected_cutmix(case: Case):
     return ref.cutmix(*case.args, **case.kwargs)
 
 
-CHECKS = [
-    Check("sample_lam_values", "sample_lam draws n values of Beta(alpha, alpha) from the generator it is given",
+ITEMS = [
+    RubricItem("sample_lam_values", "sample_lam draws n values of Beta(alpha, alpha) from the generator it is given",
           SEEDED_TARGETS["sample_lam"], make_cases=lam_value_cases, expected=lambda case: None, judge_case=judge_lam,
           exercise="sample_lam"),
-    Check("sample_lam_errors", "sample_lam rejects alpha <= 0 and an n that is negative or not an int",
+    RubricItem("sample_lam_errors", "sample_lam rejects alpha <= 0 and an n that is negative or not an int",
           SEEDED_TARGETS["sample_lam"], make_cases=lam_error_cases, exercise="sample_lam"),
-    Check("mixup_images", "mixup returns lam_i * x_i + (1 - lam_i) * x_perm[i], lam broadcast over each sample",
+    RubricItem("mixup_images", "mixup returns lam_i * x_i + (1 - lam_i) * x_perm[i], lam broadcast over each sample",
           "mixup", make_cases=mixup_value_cases, expected=_expected_mixup, judge_case=_pick(0, "mixed images"),
           exercise="mixup"),
-    Check("mixup_targets", "mixup returns the targets mixed with the same lam and partner as the images",
+    RubricItem("mixup_targets", "mixup returns the targets mixed with the same lam and partner as the images",
           "mixup", make_cases=mixup_value_cases, expected=_expected_mixup, judge_case=_pick(1, "mixed targets"),
           exercise="mixup"),
-    Check("mixup_inputs_unchanged", "mixup leaves its inputs unchanged", "mixup", make_cases=mixup_value_cases,
+    RubricItem("mixup_inputs_unchanged", "mixup leaves its inputs unchanged", "mixup", make_cases=mixup_value_cases,
           expected=lambda case: None, judge_case=judge_unchanged, exercise="mixup"),
-    Check("mixup_errors", "mixup rejects lam outside [0, 1], lam, perm or labels of the wrong length, and a perm "
+    RubricItem("mixup_errors", "mixup rejects lam outside [0, 1], lam, perm or labels of the wrong length, and a perm "
           "that is not a permutation", "mixup", make_cases=mixup_error_cases, exercise="mixup"),
-    Check("mixup_loss_values", "mixup_loss is lam * CE(z, y_i) + (1 - lam) * CE(z, y_perm[i]), reduced like torch",
+    RubricItem("mixup_loss_values", "mixup_loss is lam * CE(z, y_i) + (1 - lam) * CE(z, y_perm[i]), reduced like torch",
           "mixup_loss", make_cases=mixup_loss_cases, expected=lambda case: ref.mixup_loss(*case.args, **case.kwargs),
           judge_case=judge_tensors("loss", rtol=1e-5, atol=1e-6), exercise="mixup_loss"),
-    Check("rand_box_values", "rand_box draws a box of sides sqrt(1 - lam) * (h, w) with a uniform centre, clipped "
+    RubricItem("rand_box_values", "rand_box draws a box of sides sqrt(1 - lam) * (h, w) with a uniform centre, clipped "
           "to the image", SEEDED_TARGETS["rand_box"], make_cases=box_cases, expected=lambda case: None,
           judge_case=judge_box, exercise="rand_box"),
-    Check("cutmix_values", "cutmix pastes the partner's box and mixes the targets by the area actually kept, "
+    RubricItem("cutmix_values", "cutmix pastes the partner's box and mixes the targets by the area actually kept, "
           "leaving its inputs unchanged", "cutmix", make_cases=cutmix_value_cases, expected=_expected_cutmix,
           judge_case=judge_tensors("mixed images", "mixed targets", rtol=1e-5, atol=1e-6), exercise="cutmix"),
-    Check("cutmix_errors", "cutmix rejects a box outside the image, lam outside [0, 1] and a perm of the wrong length",
+    RubricItem("cutmix_errors", "cutmix rejects a box outside the image, lam outside [0, 1] and a perm of the wrong length",
           "cutmix", make_cases=cutmix_error_cases, exercise="cutmix"),
-    Check("q8_cbs", "Mixup is added to a fastai Learner with cbs=MixUp()", value_answer=q8_answer, exercise="q8_cbs"),
+    RubricItem("q8_cbs", "Mixup is added to a fastai Learner with cbs=MixUp()", value_answer=q8_answer, exercise="q8_cbs"),
 ]

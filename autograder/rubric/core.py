@@ -12,17 +12,10 @@ import torch
 
 from workbook.checks import normal_answer
 from workbook import variants
-from workbook.recording import MARK, ONE_SHOT
+from workbook.recording_format import MALFORMED, MARK, UNSUPPORTED, RecordedTensor, decode_value
 
-__all__ = ["Case", "Check", "Verdict", "MALFORMED", "seed_for", "compare_tensor", "expect_error", "decode_value",
-           "inputs_unchanged", "judge_tensors", "answer_in", "answer_equals",
-           "tensor_arg_label", "one_shot", "fits_other_parameters"]
-
-
-# Said of a recording whose structure the recorder never writes: what went wrong, and what to do.
-MALFORMED = ("the recording is malformed: the notebook changed what the recorder saved (damaged or forged). "
-             "Leave `record`, `workbook.recording` and the grader's files alone, restart the kernel, run all "
-             "cells and submit again")
+__all__ = ["Case", "RubricItem", "Verdict", "seed_for", "compare_tensor", "expect_error", "describe_received",
+           "inputs_unchanged", "judge_tensors", "answer_in", "answer_equals", "tensor_arg_label", "fits_other_parameters"]
 
 
 @dataclass(frozen=True)
@@ -49,11 +42,11 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class Check:
-    """A graded behaviour.
+class RubricItem:
+    """One item of the rubric: a graded behaviour, judged in the grader's process.
 
     Args:
-        grade_id: the nbgrader grade cell id, also the recorder's probe name.
+        grade_id: the nbgrader grade cell id, also the name the recorder files the cell's inputs and results under.
         description: one sentence shown in feedback.
         make_cases: (generator) -> list of Case; inputs made by the grader, seeded per submission.
         judge_case: (case, expected, received, after, device) -> None when right, else a one-line
@@ -61,7 +54,7 @@ class Check:
         expected: (case) -> the reference output for the case (not called for `raises` cases).
         value_answer: for answer cells (no function): judge(received) -> None or a reason; with
             `variant`, judge(received, params) with the student's parameters of that question.
-        target: the exercise function the check calls ("" for answer cells).
+        target: the exercise function the item calls ("" for answer cells).
         variant: the `workbook.variants` question whose per-student parameters the answer depends on.
         exercise: the exercise the cell grades, one column of the LMS gradebook (the function's name, or
             the answer cell's grade id); the cells of one exercise add up in that column.
@@ -78,7 +71,7 @@ class Check:
 
 
 def seed_for(salt: str, student_id: str, grade_id: str) -> int:
-    """A seed that differs per submission and per check, and is stable across reruns."""
+    """A seed that differs per submission and per graded cell, and is stable across reruns."""
     digest = hashlib.sha256(f"{salt}\0{student_id}\0{grade_id}".encode()).hexdigest()
     return int(digest[:15], 16)
 
@@ -99,39 +92,14 @@ def fits_other_parameters(question: str, own: dict, fits: Callable[[dict], bool]
             f"({variants.describe(own)}); work it out for the numbers your notebook shows you")
 
 
-def one_shot(items: list) -> dict:
-    """An argument that reaches the student's function as a single-pass iterator over `items`."""
-    return {MARK: ONE_SHOT, "items": list(items)}
-
-
 def tensor_arg_label(name: str, x: torch.Tensor) -> str:
     return f"{name}: {str(x.dtype).removeprefix('torch.')} tensor of shape {list(x.shape)}"
-
-
-def decode_value(value):
-    """Turn a recorded value back into tensors/tuples; unsupported objects stay marked dicts."""
-    if isinstance(value, dict) and value.get(MARK) == "tensor":
-        return RecordedTensor(value["data"], str(value.get("device", "?")))
-    if isinstance(value, dict) and value.get(MARK) == "tuple":
-        return tuple(decode_value(v) for v in value["items"])
-    if isinstance(value, list):
-        return [decode_value(v) for v in value]
-    if isinstance(value, dict) and MARK not in value:
-        return {k: decode_value(v) for k, v in value.items()}
-    return value
-
-
-@dataclass(frozen=True)
-class RecordedTensor:
-    """A tensor the student's function returned, with the device it was returned on."""
-    data: torch.Tensor
-    device: str
 
 
 def describe_received(value) -> str:
     if isinstance(value, RecordedTensor):
         return f"a tensor of shape {list(value.data.shape)} ({value.data.dtype}, {value.device})"
-    if isinstance(value, dict) and value.get(MARK) == "unsupported":
+    if isinstance(value, dict) and value.get(MARK) == UNSUPPORTED:
         return f"an object of type {value.get('type')}"
     if isinstance(value, tuple):
         return f"a tuple of {len(value)}"

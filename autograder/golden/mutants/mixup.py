@@ -1,7 +1,7 @@
 """Wrong Mixup and CutMix code that students really write. `breaks`: the checks each must fail.
 
 `sample_lam` and `rand_box` mutants are wrapped in `workbook.seeded.seeded`, as the hidden test cells
-wrap the student's functions (see autograder/checks/mixup.py); `RAW` keeps them unwrapped. Every
+wrap the student's functions (see autograder/rubric/mixup.py); `RAW` keeps them unwrapped. Every
 mutant does the argument checks right (`_checked*`), so each breaks only the behaviour it names.
 
 The seed student (shared/seed/student_answers.md, "What is Mixup?") wrote
@@ -13,8 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Beta
 
-from autograder.checks.mixup import SEEDED_TARGETS
-from tests.submissions.mutants import Mutant
+from autograder.rubric.mixup import SEEDED_TARGETS
+from autograder.golden.mutants import Mutant
 from workbook.seeded import seeded
 
 SEED_Q8_ANSWER = "mixup"

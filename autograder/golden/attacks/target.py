@@ -115,12 +115,12 @@ ATTACKS = {
     "patch_recorder": {
         "what": "replaces the recorder so it saves forged results",
         "fills": {"channel_stats_solution": (
-            "import workbook.recording as recording\n"
-            "def forged(probe, fn):\n"
+            "import workbook.recording as recording, workbook.recording_format as fmt\n"
+            "def forged(grade_id, fn):\n"
             "    folder = recording.grading_dir()\n"
-            "    cases = torch.load(folder / 'inputs' / f'{{probe}}.pt', weights_only=True)['cases']\n"
-            "    fake = {{'ok': True, 'value': recording.encode((torch.zeros(3), torch.ones(3))), 'after': None}}\n"
-            "    recording._write(probe, {{'probe': probe, 'results': [fake] * len(cases)}}, folder)\n"
+            "    cases = torch.load(folder / 'inputs' / f'{{grade_id}}.pt', weights_only=True)['cases']\n"
+            "    fake = {{'ok': True, 'value': fmt.encode_value((torch.zeros(3), torch.ones(3))), 'after': None}}\n"
+            "    recording._write(grade_id, {{'grade_id': grade_id, 'results': [fake] * len(cases)}}, folder)\n"
             "    return len(cases)\n"
             "recording.record = forged\nrecord = forged\nrecording.call_case = lambda fn, case, device: {{'ok': True}}\n"
             + WRONG_STATS)},
@@ -129,9 +129,9 @@ ATTACKS = {
     "fake_recordings": {
         "what": "writes recording files directly (forged, malformed, and a pickle that runs code) and skips the recorder",
         "fills": {"channel_stats_solution": (
-            "import os, pickle, workbook.recording as recording\n"
+            "import os, pickle, workbook.recording as recording, workbook.recording_format as fmt\n"
             "out = recording.grading_dir() / 'outputs'\nout.mkdir(parents=True, exist_ok=True)\n"
-            "fake = {{'ok': True, 'value': recording.encode((torch.zeros(3), torch.ones(3))), 'after': None}}\n"
+            "fake = {{'ok': True, 'value': fmt.encode_value((torch.zeros(3), torch.ones(3))), 'after': None}}\n"
             "torch.save({{'results': [fake] * 64}}, out / 'channel_stats_values.pt')\n"
             "class Evil:\n    def __reduce__(self):\n        return (os.system, ('touch /tmp/pwned',))\n"
             "(out / 'channel_stats_errors.pt').write_bytes(pickle.dumps({{'results': [Evil()]}}))\n"
@@ -191,10 +191,10 @@ ATTACKS = {
         "fills": {"channel_stats_solution": (
             "import io, zipfile, workbook.recording as recording\n"
             "out = recording.grading_dir() / 'outputs'\nout.mkdir(parents=True, exist_ok=True)\n"
-            "for probe in ['channel_stats_values', 'channel_stats_errors']:\n"
-            "    plain = io.BytesIO()\n    torch.save({{'probe': probe, 'results': []}}, plain)\n"
+            "for grade_id in ['channel_stats_values', 'channel_stats_errors']:\n"
+            "    plain = io.BytesIO()\n    torch.save({{'grade_id': grade_id, 'results': []}}, plain)\n"
             "    source = zipfile.ZipFile(plain)\n"
-            "    with zipfile.ZipFile(out / f'{{probe}}.pt', 'w', zipfile.ZIP_DEFLATED, compresslevel=1) as bomb:\n"
+            "    with zipfile.ZipFile(out / f'{{grade_id}}.pt', 'w', zipfile.ZIP_DEFLATED, compresslevel=1) as bomb:\n"
             "        for info in source.infolist():\n            bomb.writestr(info.filename, source.read(info.filename))\n"
             "        with bomb.open('archive/data/99', 'w') as entry:\n"
             "            for _ in range(8):\n                entry.write(bytes(2**24))\n"

@@ -1,4 +1,5 @@
-"""A Dask scheduler and workers on 127.0.0.1 as real processes, for the distributed grading tests and bench."""
+"""A Dask scheduler and workers on 127.0.0.1 as real processes: a cluster on this machine for the distributed
+grading tests and `bench/distributed_throughput.py`."""
 import json
 import os
 import signal
@@ -27,14 +28,14 @@ def signal_group(proc: subprocess.Popen, sig: int) -> None:
 
 
 def wait_for(condition, what: str, timeout: float = 90):
-    """The first true value of `condition()`, polled; AssertionError naming `what` after `timeout` s."""
+    """The first true value of `condition()`, polled; TimeoutError naming `what` after `timeout` s."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = condition()
         if value:
             return value
         time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    raise TimeoutError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 class Cluster:

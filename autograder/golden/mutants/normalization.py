@@ -1,7 +1,7 @@
 """Wrong normalization code that students really write. `breaks`: the checks each must fail."""
 import torch
 
-from tests.submissions.mutants import Mutant
+from autograder.golden.mutants import Mutant
 
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 

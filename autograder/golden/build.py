@@ -1,7 +1,6 @@
 """Build whole golden submissions from the release notebooks: the student's version of each
 notebook with some solution cells filled in (the reference's code, a mutant, or an attack)."""
 import inspect
-import shutil
 from pathlib import Path
 
 import nbformat
@@ -82,20 +81,15 @@ def function_source(fn, name: str) -> str:
     return "\n\n".join(parts) + "\n"
 
 
-def copy_tree(src: Path, dest: Path) -> Path:
-    shutil.copytree(src, dest)
-    return dest
-
-
 def write_golden_class(dest: Path) -> list[str]:
     """The golden class for `make grade`: reference, blank, every whole-submission mutant and attack."""
-    from tests.submissions.attacks import normalization as attacks
-    from tests.submissions.mutants import normalization as mutants
+    from autograder.golden.attacks import normalization as attacks
+    from autograder.golden.mutants import normalization as mutants
 
     slice_notebooks = ["01_imagenette", "02_normalization"]
     write_submission(dest / "reference", reference=True, notebooks=slice_notebooks)
     write_submission(dest / "blank", notebooks=slice_notebooks)
-    from tests.submissions.mutants import label_smoothing, resizing, tta
+    from autograder.golden.mutants import label_smoothing, resizing, tta
 
     # The seed student's mistakes, each where the workbook asks for it: 01's answers, the growing batch
     # size (03), `cbs=mixup` (05) and the label smoothing target [0.01, 0.01, 0.01, 0.96, 0.01] (06).

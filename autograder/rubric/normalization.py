@@ -1,8 +1,9 @@
-"""Graded checks of the normalization notebook (02_normalization)."""
+"""Rubric items of the normalization notebook (02_normalization)."""
 import torch
 
-from autograder.checks.core import (Case, Check, answer_equals, judge_tensors, one_shot, tensor_arg_label)
+from autograder.rubric.core import Case, RubricItem, answer_equals, judge_tensors, tensor_arg_label
 from autograder.reference import normalization as ref
+from workbook.recording_format import one_shot
 
 # A colour cast far from 0/1, as in the embedded data set: the statistics matter.
 _OFFSET = torch.tensor([0.6, 0.35, 0.2])
@@ -107,25 +108,25 @@ def _expected_streaming(case: Case):
     return ref.streaming_channel_stats(items)
 
 
-CHECKS = [
-    Check("channel_stats_values", "channel_stats returns the per-channel mean and population std", "channel_stats",
+ITEMS = [
+    RubricItem("channel_stats_values", "channel_stats returns the per-channel mean and population std", "channel_stats",
           make_cases=stats_value_cases, expected=_expected_stats, judge_case=judge_tensors("mean", "std"),
           exercise="channel_stats"),
-    Check("channel_stats_errors", "channel_stats rejects tensors that are not float [N, C, H, W]", "channel_stats",
+    RubricItem("channel_stats_errors", "channel_stats rejects tensors that are not float [N, C, H, W]", "channel_stats",
           make_cases=stats_error_cases, exercise="channel_stats"),
-    Check("normalize_values", "normalize subtracts the mean and divides by the std of each channel", "normalize",
+    RubricItem("normalize_values", "normalize subtracts the mean and divides by the std of each channel", "normalize",
           make_cases=normalize_value_cases, expected=lambda c: ref.normalize(*c.args),
           judge_case=judge_tensors("normalized x"), exercise="normalize"),
-    Check("normalize_errors", "normalize rejects statistics that do not fit the channels", "normalize",
+    RubricItem("normalize_errors", "normalize rejects statistics that do not fit the channels", "normalize",
           make_cases=normalize_error_cases, exercise="normalize"),
-    Check("streaming_stats_values", "streaming_channel_stats equals the one-shot statistics of all batches", "streaming_channel_stats",
+    RubricItem("streaming_stats_values", "streaming_channel_stats equals the one-shot statistics of all batches", "streaming_channel_stats",
           make_cases=streaming_value_cases, expected=_expected_streaming, judge_case=judge_tensors("mean", "std"),
           exercise="streaming_channel_stats"),
-    Check("streaming_stats_stable", "streaming_channel_stats stays accurate when the mean is large", "streaming_channel_stats",
+    RubricItem("streaming_stats_stable", "streaming_channel_stats stays accurate when the mean is large", "streaming_channel_stats",
           make_cases=streaming_stable_cases, expected=_expected_streaming,
           judge_case=judge_tensors("mean", "std", rtol=1e-3, atol=1e-4), exercise="streaming_channel_stats"),
-    Check("streaming_stats_errors", "streaming_channel_stats rejects an empty loader", "streaming_channel_stats",
+    RubricItem("streaming_stats_errors", "streaming_channel_stats rejects an empty loader", "streaming_channel_stats",
           make_cases=streaming_error_cases, exercise="streaming_channel_stats"),
-    Check("fastai_setup_batches", "fastai's Normalize() without statistics estimates them from one batch",
+    RubricItem("fastai_setup_batches", "fastai's Normalize() without statistics estimates them from one batch",
           value_answer=answer_equals(1, "a number of batches"), exercise="fastai_setup_batches"),
 ]

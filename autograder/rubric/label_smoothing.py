@@ -1,11 +1,12 @@
-"""Graded checks of the label smoothing notebook (06_label_smoothing)."""
+"""Rubric items of the label smoothing notebook (06_label_smoothing)."""
 import math
 
 import torch
 
-from autograder.checks.core import (Case, Check, RecordedTensor, describe_received, fits_other_parameters,
-                                    judge_tensors, tensor_arg_label)
+from autograder.rubric.core import (Case, RubricItem, describe_received, fits_other_parameters, judge_tensors,
+                                    tensor_arg_label)
 from autograder.reference import label_smoothing as ref
+from workbook.recording_format import RecordedTensor
 
 
 
@@ -156,25 +157,25 @@ def q13_answer(received, params: dict) -> str | None:
     return "the target is not right" + (": " + "; ".join(reasons) if reasons else "")
 
 
-CHECKS = [
-    Check("smooth_targets_values", "smooth_targets puts eps/K on every class and 1 - eps + eps/K on the true one",
+ITEMS = [
+    RubricItem("smooth_targets_values", "smooth_targets puts eps/K on every class and 1 - eps + eps/K on the true one",
           "smooth_targets", make_cases=targets_value_cases, expected=_expected_targets,
           judge_case=judge_tensors("targets", rtol=1e-6, atol=1e-7), exercise="smooth_targets"),
-    Check("smooth_targets_errors", "smooth_targets rejects eps outside [0, 1) and labels that are not valid class indices",
+    RubricItem("smooth_targets_errors", "smooth_targets rejects eps outside [0, 1) and labels that are not valid class indices",
           "smooth_targets", make_cases=targets_error_cases, exercise="smooth_targets"),
-    Check("label_smoothing_ce_values", "label_smoothing_ce equals cross-entropy against the smoothed targets",
+    RubricItem("label_smoothing_ce_values", "label_smoothing_ce equals cross-entropy against the smoothed targets",
           "label_smoothing_ce", make_cases=loss_value_cases, expected=_expected_loss,
           judge_case=judge_tensors("loss", rtol=1e-5, atol=1e-6), exercise="label_smoothing_ce"),
-    Check("label_smoothing_ce_reductions", "label_smoothing_ce reduces like torch: 'mean', 'sum' or 'none'",
+    RubricItem("label_smoothing_ce_reductions", "label_smoothing_ce reduces like torch: 'mean', 'sum' or 'none'",
           "label_smoothing_ce", make_cases=loss_reduction_cases, expected=_expected_loss,
           judge_case=judge_tensors("loss", rtol=1e-5, atol=1e-6), exercise="label_smoothing_ce"),
-    Check("label_smoothing_ce_large_logits", "label_smoothing_ce stays finite and right when logits are large",
+    RubricItem("label_smoothing_ce_large_logits", "label_smoothing_ce stays finite and right when logits are large",
           "label_smoothing_ce", make_cases=loss_large_logit_cases, expected=_expected_loss,
           judge_case=judge_tensors("loss", rtol=1e-5, atol=1e-4), exercise="label_smoothing_ce"),
-    Check("label_smoothing_ce_errors", "label_smoothing_ce rejects a bad eps, labels out of range, float labels "
+    RubricItem("label_smoothing_ce_errors", "label_smoothing_ce rejects a bad eps, labels out of range, float labels "
           "and a label count that does not match the logits", "label_smoothing_ce", make_cases=loss_error_cases,
           exercise="label_smoothing_ce"),
-    Check("q13_target", "the smoothed target of your index is eps/K on every class and 1 - eps + eps/K on "
+    RubricItem("q13_target", "the smoothed target of your index is eps/K on every class and 1 - eps + eps/K on "
           "that index, for your number of classes K and eps", value_answer=q13_answer, variant="q13",
           exercise="q13_target"),
 ]

@@ -1,11 +1,11 @@
-"""Graded checks of the test-time augmentation notebook (04_test_time_augmentation).
+"""Rubric items of the test-time augmentation notebook (04_test_time_augmentation).
 
 `five_crop_tta` takes a model, and a recording can only carry plain data. So its hidden test cells
 record ``lambda weights, x, size: run_probe(five_crop_tta, weights, x, size)``: the kernel builds a
 small probe model from grader-made weights (workbook.probes), calls the student's function with it,
 and returns its output, whether that output needs gradients, and the training flags the model was
 left with. Here the judge builds the identical probe from the same weights and calls the reference.
-The checks of `five_crop_tta` therefore name `PROBE_TARGET` as their target, the function that the
+The rubric items of `five_crop_tta` therefore name `PROBE_TARGET` as their target, the function that the
 recorder really calls; tests/test_reference_tta.py checks the reference through that same wrapper.
 
 Limit: the probabilities are recomputed and compared here, but the training flags and the
@@ -16,12 +16,13 @@ computing them.
 """
 import torch
 
-from autograder.checks.core import (MALFORMED, Case, Check, answer_equals, answer_in, compare_tensor, describe_received,
+from autograder.rubric.core import (Case, RubricItem, answer_equals, answer_in, compare_tensor, describe_received,
                                     fits_other_parameters, inputs_unchanged, judge_tensors, tensor_arg_label)
 from autograder.reference import tta as ref
 from workbook.probes import build_probe_model, probe_weights
+from workbook.recording_format import MALFORMED
 
-__all__ = ["CHECKS", "PROBE_TARGET"]
+__all__ = ["ITEMS", "PROBE_TARGET"]
 
 PROBE_TARGET = "five_crop_tta, called on a probe model by workbook.probes.run_probe"
 
@@ -171,26 +172,26 @@ def my_crop_corners_answer(received, params: dict) -> str | None:
     return "; ".join(wrong)
 
 
-CHECKS = [
-    Check("five_crop_values", "five_crop returns the corner and centre crops in torchvision's order and rounding",
+ITEMS = [
+    RubricItem("five_crop_values", "five_crop returns the corner and centre crops in torchvision's order and rounding",
           "five_crop", make_cases=five_crop_value_cases, expected=lambda c: ref.five_crop(*c.args),
           judge_case=judge_tensors("crops", rtol=0, atol=0), exercise="five_crop"),
-    Check("five_crop_errors", "five_crop rejects crops that do not fit in the images and non-batch tensors",
+    RubricItem("five_crop_errors", "five_crop rejects crops that do not fit in the images and non-batch tensors",
           "five_crop", make_cases=five_crop_error_cases, exercise="five_crop"),
-    Check("five_crop_tta_values", "five_crop_tta averages the eval-mode class probabilities of the five crops",
+    RubricItem("five_crop_tta_values", "five_crop_tta averages the eval-mode class probabilities of the five crops",
           PROBE_TARGET, make_cases=tta_value_cases, expected=_expected_probe, judge_case=judge_tta_values,
           exercise="five_crop_tta"),
-    Check("five_crop_tta_mode", "five_crop_tta leaves every module's training flag as it found it, "
+    RubricItem("five_crop_tta_mode", "five_crop_tta leaves every module's training flag as it found it, "
           "also when the model raises", PROBE_TARGET, make_cases=tta_mode_cases, expected=_expected_probe,
           judge_case=judge_tta_mode, exercise="five_crop_tta"),
-    Check("five_crop_tta_no_grad", "five_crop_tta predicts without building an autograd graph",
+    RubricItem("five_crop_tta_no_grad", "five_crop_tta predicts without building an autograd graph",
           PROBE_TARGET, make_cases=tta_grad_cases, expected=_expected_probe, judge_case=judge_tta_grad,
           exercise="five_crop_tta"),
-    Check("my_crop_corners", "my_crop_corners holds where each of your five crops starts, the centre rounded "
+    RubricItem("my_crop_corners", "my_crop_corners holds where each of your five crops starts, the centre rounded "
           "like torchvision (half to even)", value_answer=my_crop_corners_answer, variant="crop",
           exercise="my_crop_corners"),
-    Check("fastai_tta_passes", "learn.tta() with its defaults makes 5 passes over the data: 4 augmented, 1 plain",
+    RubricItem("fastai_tta_passes", "learn.tta() with its defaults makes 5 passes over the data: 4 augmented, 1 plain",
           value_answer=answer_equals(5, "a number of passes"), exercise="fastai_tta_passes"),
-    Check("tta_speed", "test-time augmentation is slower than plain inference (one forward pass per version)",
+    RubricItem("tta_speed", "test-time augmentation is slower than plain inference (one forward pass per version)",
           value_answer=answer_in({"slower"}, ["slower", "faster"]), exercise="tta_speed"),
 ]

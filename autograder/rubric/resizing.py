@@ -1,4 +1,4 @@
-"""Graded checks of the progressive resizing notebook (03_progressive_resizing).
+"""Rubric items of the progressive resizing notebook (03_progressive_resizing).
 
 `size_schedule` is called directly on grader-made arguments. `progressive_fit` trains a Learner, which
 the grader cannot hand to a submission; its hidden cells record
@@ -10,10 +10,11 @@ import math
 
 import torch
 
-from autograder.checks.core import MALFORMED, Case, Check, describe_received, fits_other_parameters
-from autograder.checks.imagenette import choice
+from autograder.rubric.core import Case, RubricItem, describe_received, fits_other_parameters
+from autograder.rubric.imagenette import choice
 from autograder.reference import resizing as ref
 from workbook.probes import run_learner_probe
+from workbook.recording_format import MALFORMED
 
 PROBE_TARGET = "progressive_fit, called on a probe learner by workbook.probes.run_learner_probe"
 
@@ -181,20 +182,20 @@ def my_schedule_answer(received, params: dict) -> str | None:
     return copied or f"{call} is not {received}"
 
 
-CHECKS = [
-    Check("size_schedule_values", "size_schedule gives each epoch the linear interpolation from start to final, "
+ITEMS = [
+    RubricItem("size_schedule_values", "size_schedule gives each epoch the linear interpolation from start to final, "
           "rounded to the nearest multiple of step", "size_schedule", make_cases=schedule_value_cases,
           expected=_expected_schedule, judge_case=judge_schedule, exercise="size_schedule"),
-    Check("size_schedule_errors", "size_schedule rejects a shrinking schedule, no epochs, sizes off the step "
+    RubricItem("size_schedule_errors", "size_schedule rejects a shrinking schedule, no epochs, sizes off the step "
           "and a step below 1", "size_schedule", make_cases=schedule_error_cases, exercise="size_schedule"),
-    Check("progressive_fit_stages", "progressive_fit gives the learner DataLoaders of each stage's size, then "
+    RubricItem("progressive_fit_stages", "progressive_fit gives the learner DataLoaders of each stage's size, then "
           "trains that stage with fit_one_cycle, and returns the stages", PROBE_TARGET, make_cases=fit_cases,
           expected=_expected_fit, judge_case=judge_fit_stages, exercise="progressive_fit"),
-    Check("progressive_fit_batch_size", "progressive_fit keeps the learner's batch size: the images grow, "
+    RubricItem("progressive_fit_batch_size", "progressive_fit keeps the learner's batch size: the images grow, "
           "not the batches", PROBE_TARGET, make_cases=fit_cases, expected=_expected_fit,
           judge_case=judge_fit_batch_size, exercise="progressive_fit"),
-    Check("my_schedule", "my_schedule holds the size of each epoch of your own schedule",
+    RubricItem("my_schedule", "my_schedule holds the size of each epoch of your own schedule",
           value_answer=my_schedule_answer, variant="schedule", exercise="my_schedule"),
-    Check("what_grows", "in progressive resizing the image size grows from stage to stage (not the batch size)",
+    RubricItem("what_grows", "in progressive resizing the image size grows from stage to stage (not the batch size)",
           value_answer=choice("b"), exercise="what_grows"),
 ]

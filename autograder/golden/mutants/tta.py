@@ -2,17 +2,17 @@
 
 The `five_crop_tta` mutants are the student's function as written, calling `five_crop` (the
 reference's here, the student's own in a notebook); `MUTANTS` wraps each in `run_probe`, exactly as
-the hidden test cells do, because the checks call it on a probe model (see autograder/checks/tta.py).
+the hidden test cells do, because the checks call it on a probe model (see autograder/rubric/tta.py).
 `RAW` keeps the unwrapped functions, and `crops_other_order` and every `tta_*` function are
-self-contained, so `tests.golden.function_source` can put them into whole submissions.
+self-contained, so `autograder.golden.build.function_source` can put them into whole submissions.
 """
 import functools
 
 import torch
 
-from autograder.checks.tta import PROBE_TARGET
+from autograder.rubric.tta import PROBE_TARGET
 from autograder.reference.tta import five_crop  # what the student's own five_crop is in the notebook
-from tests.submissions.mutants import Mutant
+from autograder.golden.mutants import Mutant
 from workbook.probes import run_probe
 
 

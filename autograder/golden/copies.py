@@ -1,7 +1,7 @@
 """A class for the similarity report: independently written students and planted, disguised copies.
 
 Independent students: the reference, and `catalog_<k>` students whose every exercise is the k-th
-mutant of that function in tests/submissions/mutants (written separately, each a different mistake).
+mutant of that function in autograder/golden/mutants (written separately, each a different mistake).
 Planted copies: a student's solution cells passed through `disguise`, which renames every local
 variable and argument, swaps neighbouring statements that do not depend on each other, moves helper
 functions, and replaces the comments: what a student does to hide a copy.
@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from autograder.similarity import solution_cells as code_solution_cells
-from tests.golden import RELEASE, SOURCE, function_source, solution_cells, write_submission
+from autograder.golden.build import RELEASE, SOURCE, function_source, solution_cells, write_submission
 
 CONCEPTS = ("normalization", "resizing", "tta", "mixup", "label_smoothing")
 COMMENTS = ("# compute it step by step", "# my approach", "# see the lecture notes", "# careful with shapes")
@@ -31,7 +31,7 @@ def implementations() -> dict[tuple[str, str], list[str]]:
     """{(notebook, solution cell): the mutants of its function as a student writes them}."""
     found: dict[tuple[str, str], list[str]] = {}
     for concept in CONCEPTS:
-        module = importlib.import_module(f"tests.submissions.mutants.{concept}")
+        module = importlib.import_module(f"autograder.golden.mutants.{concept}")
         fns = [m.fn for m in module.MUTANTS] + list(getattr(module, "RAW", {}).values())
         for fn in fns:
             fn = getattr(fn, "__wrapped__", fn)

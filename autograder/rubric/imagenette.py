@@ -1,9 +1,9 @@
-"""Graded checks of the Imagenette notebook (01_imagenette): answer cells only, no function.
+"""Rubric items of the Imagenette notebook (01_imagenette): answer cells only, no function.
 
 The answers are judged here, in the grader's process; the notebook's visible tests only check that
 an answer has the expected form (a string from the offered options), never which option is right.
 """
-from autograder.checks.core import Check, answer_in, describe_received
+from autograder.rubric.core import RubricItem, answer_in, describe_received
 
 
 def choice(correct: str, letters: str = "abcd"):
@@ -32,13 +32,13 @@ def choice(correct: str, letters: str = "abcd"):
 # spelling `workbook.checks.normal_answer` maps to one of them is that answer ("a dataset", "Data Set").
 IMAGENET_IS_OPTIONS = ["model", "data set", "architecture", "library"]
 
-CHECKS = [
-    Check("imagenet_is", "ImageNet is a data set (models are trained on it; it is not itself a model)",
+ITEMS = [
+    RubricItem("imagenet_is", "ImageNet is a data set (models are trained on it; it is not itself a model)",
           value_answer=answer_in({"data set"}, IMAGENET_IS_OPTIONS), exercise="imagenet_is"),
-    Check("why_imagenette_first", "ideas are tried on Imagenette first because its experiments take minutes, "
+    RubricItem("why_imagenette_first", "ideas are tried on Imagenette first because its experiments take minutes, "
           "not days; the promising ones are then confirmed on ImageNet",
           value_answer=choice("b"), exercise="why_imagenette_first"),
-    Check("first_prototype_step", "the first step of prototyping is to get one experiment down to a couple of "
+    RubricItem("first_prototype_step", "the first step of prototyping is to get one experiment down to a couple of "
           "minutes: a subset of the data, smaller images, a smaller model",
           value_answer=choice("c"), exercise="first_prototype_step"),
 ]
