@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _machine_load import disturbed_note  # noqa: E402  (bench/, the script's own folder)
 
 from autograder.config import ASSIGNMENT, COURSE_ID, REPO_ROOT  # noqa: E402
-from autograder.grading import make_api  # noqa: E402
-from tests.golden import write_submission  # noqa: E402
+from autograder.gradebook import make_api  # noqa: E402
+from autograder.golden.build import write_submission  # noqa: E402
 
 NOTEBOOK = "01_imagenette"
 
