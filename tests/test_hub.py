@@ -384,9 +384,11 @@ def test_course_round_trip(hub):
     # The notebook on screen (a restored layout may keep other, hidden panels in the page).
     notebook = page.locator(".jp-NotebookPanel:visible").filter(has_text="Imagenette").first
     expect(notebook.locator(".jp-Cell").first.locator(".jp-RenderedMarkdown h1")).to_contain_text("Imagenette")
-    # The probe replaces a code cell of the blank (already submitted) notebook, the last one rendered so
-    # far; a fixed index, since running a cell can add one below it.
-    cell = notebook.locator(".jp-CodeCell").nth(notebook.locator(".jp-CodeCell").count() - 1)
+    # The probe goes into the student's first code answer cell of the blank (already submitted) notebook:
+    # an answer cell is editable (nbgrader's test cells are read-only, and typing into one does nothing).
+    source = ROOT / "source" / ASSIGNMENT / NOTEBOOK
+    answer = next(g for g, (kind, _) in solution_cells(source).items() if kind == "code")
+    cell = notebook.locator(".jp-Cell").nth(cell_index(source)[answer])
     probe = (
         "import os\n"
         f"probes = {json.dumps({name: str(path) for name, path in probes.items()})}\n"
@@ -399,6 +401,7 @@ def test_course_round_trip(hub):
         "print('probe done')\n")
     try:
         replace_cell_source(page, cell, probe)
+        expect(cell.locator(".jp-InputArea-editor")).to_contain_text("probe done")  # the probe is in the cell
         cell.locator(".jp-InputArea-editor").click()
         page.keyboard.press("Shift+Enter")
         output = cell.locator(".jp-OutputArea").first
