@@ -17,6 +17,7 @@ HUB_PORT ?= 8000
 HUB_STUDENTS ?= 3
 HUB_NOTEBOOKS ?=
 HUB_GRADE_ON_SUBMIT ?= 0
+HUB_GRADE_JOBS ?= 1
 
 # Every cache stays inside the repository (fastai, torch and matplotlib default to ~).
 export WORKBOOK_CACHE := $(CURDIR)/.cache
@@ -140,19 +141,24 @@ bench: data sandbox-deps
 # The course on JupyterHub (hub/, README "A course on JupyterHub"). hub-setup creates the Unix users
 # (HUB_STUDENTS students and an instructor, passwords in $(HUB_STATE)/passwords.txt), the exchange and the
 # instructor's course (HUB_NOTEBOOKS: the assignment's notebooks, default all); needs root.
+# configurable-http-proxy 5 needs Node.js 20 or later (Debian 12's own is 18).
 hub-deps: setup
+	@major=$$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null); \
+	if [ -z "$$major" ] || ! command -v npm >/dev/null || [ "$$major" -lt 20 ]; then \
+		echo "error: make hub needs Node.js >= 20 and npm (found: $${major:-no node}); install them, e.g. from NodeSource's nodejs 20 package"; exit 1; fi
 	cd hub && npm ci --no-audit --no-fund --loglevel=error
 
-hub-setup: data hub-deps
+hub-setup: data hub-deps sandbox-deps
 	$(PY) hub/setup_course.py --students $(HUB_STUDENTS) --state $(HUB_STATE) $(if $(HUB_NOTEBOOKS),--notebooks $(HUB_NOTEBOOKS))
 
 hub: hub-setup
 	@echo "JupyterHub at http://127.0.0.1:$(HUB_PORT)/ ; log in as a user of $(HUB_STATE)/passwords.txt (user:password)"
-	cd $(HUB_STATE) && HUB_STATE=$(HUB_STATE) HUB_PORT=$(HUB_PORT) HUB_GRADE_ON_SUBMIT=$(HUB_GRADE_ON_SUBMIT) $(PY) -m jupyterhub -f $(CURDIR)/hub/jupyterhub_config.py
+	cd $(HUB_STATE) && HUB_STATE=$(HUB_STATE) HUB_PORT=$(HUB_PORT) HUB_GRADE_ON_SUBMIT=$(HUB_GRADE_ON_SUBMIT) HUB_GRADE_JOBS=$(HUB_GRADE_JOBS) $(PY) -m jupyterhub -f $(CURDIR)/hub/jupyterhub_config.py
 
-# The round trip (release, fetch, validate, submit, collect, sandboxed grading, hand grading, feedback) in
-# headless Chromium, on its own users and state folder, all removed at the end; screenshots in test-artifacts/hub/.
-test-hub: data hub-deps browser-deps
+# The round trip (release, fetch, validate, submit, collect, sandboxed grading, hand grading, feedback,
+# the file-system isolation from a student's kernel) in headless Chromium, on its own users and state
+# folder, all removed at the end, also when it fails; screenshots in test-artifacts/hub/.
+test-hub: data hub-deps browser-deps sandbox-deps
 	WORKBOOK_HUB_TEST=1 $(PY) -m pytest -p no:cacheprovider -s tests/test_hub.py
 
 clean:

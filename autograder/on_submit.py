@@ -5,7 +5,9 @@ nbgrader leaves grading to the instructor (its issue #988 asks for this). This s
 instructor (who may list the course's inbound folder), polls it every few seconds, and for each
 submission it has not finished — a (student, timestamp) pair — copies it, grades it with
 `grade_class` into the course's gradebook (formgrader's), and releases its feedback through nbgrader.
-The delay from submitting to feedback is the poll interval plus the grading time.
+The submissions waiting together are graded in one run (one per student; `--jobs` kernels at once),
+so a burst before a deadline is not graded one kernel start after another. The delay from submitting
+to feedback is the wait for the next poll and for the run in progress, plus the run's grading time.
 
 It survives restarts: `<course>/.on_submit/` records a submission as started before grading and as
 done only after its feedback is released, each file written whole (temporary file, then renamed).
@@ -32,7 +34,7 @@ from autograder.config import ASSIGNMENT, COURSE_ID, course_config
 from autograder.gradebook import GradingError
 from autograder.grading import grade_class
 
-__all__ = ["Submission", "inbound_submissions", "Ledger", "grade_submission", "watch"]
+__all__ = ["Submission", "inbound_submissions", "Ledger", "grade_submission", "grade_submissions", "watch"]
 
 log = logging.getLogger(__name__)
 
@@ -100,43 +102,75 @@ def _api(course: Path, exchange: Path, source_root: Path | None) -> NbGraderAPI:
     return NbGraderAPI(coursedir=CourseDirectory(config=config), config=config)
 
 
+def _batch(pending: list[Submission]) -> list[Submission]:
+    """The oldest waiting submission of each student: a grading run holds one folder per student."""
+    batch, students = [], set()
+    for sub in pending:
+        if sub.student not in students:
+            batch.append(sub)
+            students.add(sub.student)
+    return batch
+
+
+def grade_submissions(subs: list[Submission], course: Path, exchange: Path, source_root: Path | None = None,
+                      sandbox: dict | None = None, jobs: int = 1) -> dict[Submission, dict]:
+    """Grade submissions of distinct students in one sandboxed run (`jobs` notebooks at once) into the
+    course's gradebook, then release each graded student's feedback; {submission: record}."""
+    if len({sub.student for sub in subs}) != len(subs):
+        raise GradingError("one grading run takes one submission per student; grade the others in the next")
+    staging = course / ".on_submit" / "staging" / hashlib.sha256("".join(s.key for s in subs).encode()).hexdigest()[:32]
+    shutil.rmtree(staging, ignore_errors=True)
+    for sub in subs:
+        shutil.copytree(sub.folder, staging / sub.student / ASSIGNMENT)
+    try:
+        results = {r.student: r for r in grade_class(staging, course, source_root=source_root, sandbox=sandbox,
+                                                     jobs=jobs)}
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    api = _api(course, exchange, source_root)
+    records = {}
+    for sub in subs:
+        result = results[sub.student]
+        records[sub] = {"status": result.status, "total": result.total, "max_total": result.max_total,
+                        "notes": result.notes}
+        if result.status == "graded":
+            released = api.release_feedback(ASSIGNMENT, sub.student)
+            if not released.get("success"):
+                raise GradingError(f"release_feedback of {sub.student} failed: {released.get('error', '')[-300:]}")
+    return records
+
+
 def grade_submission(sub: Submission, course: Path, exchange: Path, source_root: Path | None = None,
                      sandbox: dict | None = None) -> dict:
     """Grade one submission in the sandbox into the course's gradebook, then release its feedback."""
-    staging = course / ".on_submit" / "staging" / sub.key
-    shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(sub.folder, staging / sub.student / ASSIGNMENT)
-    try:
-        (result,) = grade_class(staging, course, source_root=source_root, sandbox=sandbox, jobs=1)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    record = {"status": result.status, "total": result.total, "max_total": result.max_total, "notes": result.notes}
-    if result.status == "graded":
-        released = _api(course, exchange, source_root).release_feedback(ASSIGNMENT, sub.student)
-        if not released.get("success"):
-            raise GradingError(f"release_feedback of {sub.student} failed: {released.get('error', '')[-300:]}")
-    return record
+    return grade_submissions([sub], course, exchange, source_root, sandbox)[sub]
 
 
 def watch(course: Path, exchange: Path, *, source_root: Path | None = None, poll: float = 5.0,
-          once: bool = False, sandbox: dict | None = None, report=print) -> None:
-    """Grade every submission not yet done, oldest first; then poll for new ones (or return, with once)."""
+          once: bool = False, sandbox: dict | None = None, jobs: int = 1, report=print) -> None:
+    """Grade every submission not yet done, oldest first, all waiting students in one run of `jobs`
+    parallel kernels (a student's later submissions in the runs after); then poll for new ones (or
+    return, with once)."""
     course, exchange = Path(course).resolve(), Path(exchange).resolve()
     ledger = Ledger(course / ".on_submit")
     inbound = exchange / COURSE_ID / "inbound"
     while True:
-        for sub in inbound_submissions(inbound):
-            if ledger.read("done", sub):
-                continue
-            attempt = ledger.start(sub)
-            record = grade_submission(sub, course, exchange, source_root, sandbox)
-            submitted = sub.submitted_at()
-            delay = (datetime.now(UTC) - submitted).total_seconds() if submitted else None
-            ledger.finish(sub, {**record, "attempt": attempt, "delay_s": delay})
-            score = f"{record['total']:g}/{record['max_total']:g}" if record["status"] == "graded" else record["status"]
-            report(f"{sub.student} ({sub.timestamp}): {score}, feedback released"
-                   + (f" {delay:.1f} s after submitting" if delay is not None else "")
-                   + (f" (attempt {attempt})" if attempt > 1 else ""))
+        pending = [sub for sub in inbound_submissions(inbound) if not ledger.read("done", sub)]
+        while pending:
+            batch = _batch(pending)
+            attempts = {sub: ledger.start(sub) for sub in batch}
+            records = grade_submissions(batch, course, exchange, source_root, sandbox, jobs)
+            for sub in batch:
+                record, attempt = records[sub], attempts[sub]
+                submitted = sub.submitted_at()
+                delay = (datetime.now(UTC) - submitted).total_seconds() if submitted else None
+                ledger.finish(sub, {**record, "attempt": attempt, "delay_s": delay})
+                score = (f"{record['total']:g}/{record['max_total']:g}" if record["status"] == "graded"
+                         else record["status"])
+                report(f"{sub.student} ({sub.timestamp}): {score}, feedback released"
+                       + (f" {delay:.1f} s after submitting" if delay is not None else "")
+                       + (f" (attempt {attempt})" if attempt > 1 else ""))
+            pending = [sub for sub in pending if sub not in batch]
         if once:
             return
         time.sleep(poll)
@@ -149,6 +183,8 @@ def main(argv=None) -> int:
     parser.add_argument("--source", type=Path, help="master notebooks (default: <course>/source)")
     parser.add_argument("--poll", type=float, default=5.0, help="seconds between looks at the inbound folder")
     parser.add_argument("--once", action="store_true", help="grade what is waiting, then exit")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="notebooks graded at once when several submissions wait (default 1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
     if not (args.exchange / COURSE_ID).is_dir():
@@ -157,7 +193,7 @@ def main(argv=None) -> int:
         return 2
     try:
         watch(args.course, args.exchange, source_root=args.source or args.course / "source", poll=args.poll,
-              once=args.once, report=lambda line: print(line, flush=True))
+              once=args.once, jobs=args.jobs, report=lambda line: print(line, flush=True))
     except GradingError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

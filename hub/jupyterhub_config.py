@@ -63,14 +63,16 @@ def per_user(spawner) -> None:
 c.Spawner.pre_spawn_hook = per_user
 
 # Optional (HUB_GRADE_ON_SUBMIT=1): grade each submission when it arrives and release its feedback
-# (autograder/on_submit.py), as a service of the hub running as the instructor.
+# (autograder/on_submit.py), as a service of the hub running as the instructor; HUB_GRADE_JOBS kernels
+# at once when several submissions wait (default 1: the students' own kernels share the machine).
 if os.environ.get("HUB_GRADE_ON_SUBMIT") == "1":
     c.JupyterHub.services = [{
         "name": "grade-on-submit",
         "user": COURSE["instructor"],
         "cwd": COURSE["course"],
         "command": [COURSE["python"], "-m", "autograder.on_submit", "--course", COURSE["course"],
-                    "--exchange", COURSE["exchange"], "--poll", os.environ.get("HUB_GRADE_POLL", "5")],
+                    "--exchange", COURSE["exchange"], "--poll", os.environ.get("HUB_GRADE_POLL", "5"),
+                    "--jobs", os.environ.get("HUB_GRADE_JOBS", "1")],
         "environment": {"PATH": f"{Path(COURSE['python']).parent}:/usr/bin:/bin",
                         "LD_LIBRARY_PATH": COURSE["library_path"],
                         "WORKBOOK_CACHE": str(REPO / ".cache"), "FASTAI_HOME": str(REPO / ".cache" / "fastai"),

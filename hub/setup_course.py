@@ -7,8 +7,8 @@ Creates, and leaves as they are when they already exist:
 - nbgrader's exchange, <state>/exchange, writable by everyone as nbgrader's documentation asks
   ("chmod ugo+rw"); nbgrader itself gives each course's inbound folder 0733 (students may write,
   not list) and its outbound folder 0755 when the instructor releases;
-- a Python every user may run: a copy of `.venv`'s interpreter that reads `.venv`'s packages (the
-  original may sit in root's home, out of other users' reach);
+- a Python every user may run: a venv on a copy of `.venv`'s base interpreter, with `.venv`'s packages
+  (the original may sit in root's home, out of other users' reach);
 - the instructor's course folder ~instructor/course: the master notebooks (all, or those given), its
   nbgrader_config.py (formgrader's course: the sandboxed grader writes its gradebook there) and the
   assignment generated into its release/ by nbgrader;
@@ -23,9 +23,9 @@ import os
 import pwd
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -48,9 +48,14 @@ _course.Exchange.root = {exchange!r}
 c.merge(_course)
 '''
 STUDENT_CONFIG = '''"""nbgrader settings of the students (written by hub/setup_course.py): the exchange and the course."""
+import sys
+
 c = get_config()  # noqa: F821
 c.CourseDirectory.course_id = {course!r}
 c.Exchange.root = {exchange!r}
+# Submissions readable by their student and the instructor only, not by the other students (hub/private_submit.py).
+sys.path.insert(0, {hub!r})
+c.ExchangeFactory.submit = "private_submit.PrivateSubmit"
 # Validate runs the notebook in a fresh kernel; importing torch and fastai on a busy shared machine can
 # take longer than nbgrader's 30 s per cell.
 c.Execute.timeout = 300
@@ -82,40 +87,58 @@ def ensure_user(name: str, passwords: dict[str, str]) -> Path:
     return home
 
 
+def check_reachable(path: Path) -> None:
+    """Stop with a clear error when other users cannot reach `path` (every folder above it searchable)."""
+    for folder in [path, *path.parents]:
+        mode = folder.stat().st_mode
+        if not mode & stat.S_IXOTH:
+            sys.exit(f"error: {folder} (mode {stat.filemode(mode)}) cannot be searched by other users, and the "
+                     f"course's users run the project from {path}: chmod o+x {folder}, or clone the project "
+                     f"under a folder they can reach (e.g. /srv or /opt)")
+
+
 def shared_python(state: Path) -> Path:
-    """A copy of the interpreter under `.venv` (its exact version) that every user may run, reading the
-    packages of `.venv`: the original may sit where other users cannot reach it (a pyenv build in root's
-    home). Its shared library is found through LD_LIBRARY_PATH (course.json's `library_path`)."""
+    """A Python every user may run, on the packages of `.venv`; returns its interpreter.
+
+    `.venv`'s interpreter links to a base installation that may sit where other users cannot reach it
+    (a pyenv build in root's home). So the base is copied to <state>/python (its shared library found
+    through LD_LIBRARY_PATH, course.json's `library_path`) and <state>/venv is a virtual environment
+    on that copy whose `lib` is `.venv`'s: a venv like `.venv` itself, which the grader's sandbox knows
+    how to mount (base at /opt/python, venv at /opt/venv), and whose packages are `.venv`'s.
+    """
     base, version = Path(sys.base_prefix), f"{sys.version_info.major}.{sys.version_info.minor}"
     copy = state / "python"
-    python = copy / "bin" / f"python{version}"
-    if not python.exists():
+    if not (copy / "bin" / f"python{version}").exists():
         (copy / "bin").mkdir(parents=True, exist_ok=True)
-        shutil.copy2(Path(sys.executable).resolve(), python)
-        (copy / "bin" / "python").symlink_to(python.name)
-        (copy / "bin" / "python3").symlink_to(python.name)
+        shutil.copy2(Path(sys.executable).resolve(), copy / "bin" / f"python{version}")
         (copy / "lib").mkdir()
         for lib in (base / "lib").glob(f"libpython{version}*.so*"):
             shutil.copy2(lib, copy / "lib" / lib.name)
         shutil.copytree(base / "lib" / f"python{version}", copy / "lib" / f"python{version}",
                         ignore=shutil.ignore_patterns("site-packages", "test", "__pycache__"))
         (copy / "lib" / f"python{version}" / "site-packages").mkdir()
-    python = copy / "bin" / "python"
-    site = Path(run(str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))").stdout.strip())
-    # addsitedir also runs the .pth files there (the editable install of `workbook`).
-    (site / "project_venv.pth").write_text(f"import site; site.addsitedir({sysconfig.get_path('purelib')!r})\n")
-    # Jupyter looks for extensions, templates and their settings under sys.prefix: share the venv's.
-    for sub in ("share/jupyter", "etc/jupyter"):
-        link = copy / sub
-        if not link.exists():
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(Path(sys.prefix) / sub)
+    venv = state / "venv"
+    python = venv / "bin" / "python"
+    if not python.exists():
+        (venv / "bin").mkdir(parents=True, exist_ok=True)
+        (venv / "pyvenv.cfg").write_text(f"home = {copy / 'bin'}\ninclude-system-site-packages = false\n"
+                                         f"version = {'.'.join(map(str, sys.version_info[:3]))}\n")
+        for name in ("python", "python3", f"python{version}"):
+            (venv / "bin" / name).symlink_to(copy / "bin" / f"python{version}")
+        # The packages, and Jupyter's extensions, templates and settings (under sys.prefix): `.venv`'s.
+        for sub in ("lib", "share", "etc"):
+            if (Path(sys.prefix) / sub).exists():
+                (venv / sub).symlink_to(Path(sys.prefix) / sub)
     # The project's commands (jupyter, nbgrader, alembic, which nbgrader runs, ...) on this Python.
     for script in Path(sys.prefix, "bin").iterdir():
         text = script.read_text(errors="replace") if script.is_file() and not script.is_symlink() else ""
-        if text.startswith("#!") and "python" in text.split("\n", 1)[0] and not (copy / "bin" / script.name).exists():
-            (copy / "bin" / script.name).write_text(f"#!{python}\n" + text.split("\n", 1)[1])
-            (copy / "bin" / script.name).chmod(0o755)
+        if text.startswith("#!") and "python" in text.split("\n", 1)[0] and not (venv / "bin" / script.name).exists():
+            (venv / "bin" / script.name).write_text(f"#!{python}\n" + text.split("\n", 1)[1])
+            (venv / "bin" / script.name).chmod(0o755)
+    found = run(str(python), "-c", "import nbgrader, autograder, sys; print(sys.prefix)",
+                env={"LD_LIBRARY_PATH": str(copy / "lib"), "PATH": "/usr/bin:/bin"}).stdout.strip()
+    if Path(found) != venv:
+        sys.exit(f"error: the shared Python {python} runs in {found}, not in {venv}")
     return python
 
 
@@ -141,7 +164,7 @@ def instructor_course(home: Path, user: str, python: Path, exchange: Path, noteb
 def user_env(user: str, python: Path) -> dict[str, str]:
     entry = pwd.getpwnam(user)
     return {"HOME": entry.pw_dir, "USER": user, "PATH": f"{python.parent}:/usr/bin:/bin",
-            "LD_LIBRARY_PATH": str(python.parent.parent / "lib"),
+            "LD_LIBRARY_PATH": str(python.parent.parent.parent / "python" / "lib"),
             "WORKBOOK_CACHE": str(REPO / ".cache"), "FASTAI_HOME": str(REPO / ".cache" / "fastai"),
             "TORCH_HOME": str(REPO / ".cache" / "torch")}
 
@@ -161,6 +184,7 @@ def main(argv=None) -> int:
     if state.is_relative_to("/tmp"):
         sys.exit(f"error: --state {state} is under /tmp, which the grader's sandbox replaces by a private one "
                  f"(the shared Python there would vanish); use a folder such as {DEFAULT_STATE}")
+    check_reachable(REPO / ".venv" / "lib")
     state.mkdir(parents=True, exist_ok=True)
     state.chmod(0o755)
     secret_file = state / "passwords.txt"
@@ -178,10 +202,11 @@ def main(argv=None) -> int:
     (REPO / ".cache" / "sandbox-work").mkdir(parents=True, exist_ok=True)
     student_config = state / "jupyter-student"
     student_config.mkdir(exist_ok=True)
-    (student_config / "nbgrader_config.py").write_text(STUDENT_CONFIG.format(course=COURSE_ID, exchange=str(exchange)))
+    (student_config / "nbgrader_config.py").write_text(
+        STUDENT_CONFIG.format(course=COURSE_ID, exchange=str(exchange), hub=str(REPO / "hub")))
     course = instructor_course(homes[instructor], instructor, python, exchange, args.notebooks)
     (state / "course.json").write_text(json.dumps({
-        "repo": str(REPO), "python": str(python), "library_path": str(python.parent.parent / "lib"),
+        "repo": str(REPO), "python": str(python), "library_path": str(state / "python" / "lib"),
         "exchange": str(exchange), "course": str(course),
         "instructor": instructor, "students": students, "student_config": str(student_config),
         "course_id": COURSE_ID, "assignment": ASSIGNMENT}, indent=2))

@@ -6,15 +6,18 @@ starts on free ports. The instructor releases the assignment in formgrader; each
 fetches it, works (one right, one with the seed student's mistakes, one blank), validates and submits;
 the instructor collects in formgrader, grades with this project's sandboxed grader (`autograder.cli
 grade`, as the instructor's Unix user), grades a written answer by hand in formgrader, generates and
-releases feedback; each student fetches their feedback. From the blank student's kernel, the other
-students' submissions and homes and the instructor's course cannot be read. Screenshots of every step
-go to test-artifacts/hub/. Needs root (it creates and at the end deletes the users) and Chromium.
+releases feedback; each student fetches their feedback. From the blank student's running kernel, with
+the exact paths in hand, another student's submission in the exchange (hub/private_submit.py), their
+home, and the instructor's source and collected copies raise PermissionError; the student's own
+submission reads. Screenshots of every step go to test-artifacts/hub/. Needs root (it creates and at
+the end deletes the users, also when the test fails or gets SIGTERM) and Chromium.
 """
 import json
 import os
 import pwd
 import re
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -63,6 +66,29 @@ def _remove_users() -> None:
         subprocess.run(["userdel", "--remove", name], capture_output=True)
 
 
+STATE_PREFIX = "sizing-and-tta-test-"
+
+
+def _stop_stale_runs() -> None:
+    """What a run killed before its clean-up (SIGKILL, a CI time limit) left: its hub, proxy and Chromium
+    (process ids in its state folder, each checked to still be that run's) and the folder itself."""
+    for state in Path("/srv").glob(f"{STATE_PREFIX}*"):
+        pids = (state / "pids").read_text().split() if (state / "pids").exists() else []
+        if (state / "proxy.pid").exists():
+            pids += (state / "proxy.pid").read_text().split()
+        for pid in filter(str.isdigit, pids):
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if str(state) in cmdline or "jupyterhub_config.py" in cmdline or "configurable-http-proxy" in cmdline:
+                try:
+                    os.killpg(int(pid), signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+        shutil.rmtree(state, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
 def hub():
     """The course set up on a fresh state folder, the hub started on free ports, Chromium; removed after."""
@@ -79,12 +105,15 @@ def hub():
     started_at = time.monotonic()
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
+    Path("/srv").mkdir(exist_ok=True)
+    _stop_stale_runs()
     _remove_users()
     # Not under /tmp: the grader's sandbox gives each kernel a private /tmp, where the shared Python
     # (in the state folder) would vanish. /srv, as `make hub` uses.
-    Path("/srv").mkdir(exist_ok=True)
-    state = Path(tempfile.mkdtemp(prefix="sizing-and-tta-test-", dir="/srv"))
+    state = Path(tempfile.mkdtemp(prefix=STATE_PREFIX, dir="/srv"))
     started = []
+    # A SIGTERM (a CI job's time limit, `kill`) unwinds through the clean-up below instead of ending at once.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         setup = subprocess.run([sys.executable, str(ROOT / "hub" / "setup_course.py"), "--students", "3",
                                 "--notebooks", NOTEBOOK, "--prefix", PREFIX, "--state", str(state)],
@@ -102,6 +131,7 @@ def hub():
         started.append(proc)
         chromium, ws_url = start_chromium(state / "chromium-profile", ARTIFACTS / "chromium.log")
         started.append(chromium)
+        (state / "pids").write_text(f"{proc.pid} {chromium.pid}\n")  # for _stop_stale_runs after a SIGKILL
         url = f"http://127.0.0.1:{port}"
         _wait_http(f"{url}/hub/login", 60)
         with playwright.sync_playwright() as pw:
@@ -114,6 +144,11 @@ def hub():
             stop_group(proc)
         _remove_users()
         shutil.rmtree(state, ignore_errors=True)
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum, frame):
+    raise SystemExit(128 + signum)
 
 
 def log_in(hub, user: str):
@@ -145,8 +180,10 @@ def formgrader_action(page, column: str) -> str:
 
 
 def close_dialog(page) -> None:
+    """Close formgrader's result dialog; it is removed from the page once hidden (so is its backdrop)."""
+    from playwright.sync_api import expect
     page.locator(".modal:visible .modal-footer button").last.click()
-    page.wait_for_timeout(500)
+    expect(page.locator(".modal, .modal-backdrop")).to_have_count(0)
 
 
 def assignment_list(page):
@@ -173,7 +210,8 @@ def work(page, hub, kind: str, steps: Steps) -> None:
     for grade_id, text in fills.items():
         replace_cell_source(page, cells.nth(index[grade_id]), text)
     page.keyboard.press("Control+S")
-    page.wait_for_timeout(1000)
+    # Saved: the notebook's tab loses its unsaved-changes mark (Validate reads the file on disk).
+    expect(page.locator(".lm-TabBar-tab.jp-mod-current.jp-mod-dirty")).to_have_count(0)
     page.locator("jp-button.validate-button").click()
     dialog = page.locator(".jp-Dialog", has_text="Validation Results")
     expect(dialog).to_be_visible(timeout=240_000)
@@ -192,6 +230,11 @@ def _gradebook(course: Path, query: str, *args):
     with sqlite3.connect(course / "gradebook.db") as db:
         row = db.execute(query, args).fetchone()
     return row[0] if row else None
+
+
+def _saves(page, api: str):
+    """Wait for formgrader's PUT to one of its API routes (a grade or a comment saved)."""
+    return page.expect_response(lambda r: api in r.url and r.request.method == "PUT", timeout=SECONDS)
 
 
 def _manual_score(course: Path, student: str):
@@ -271,18 +314,23 @@ def test_course_round_trip(hub):
     submission_id = _gradebook(course, "select sn.id from submitted_notebook sn join submitted_assignment sa "
                                "on sn.assignment_id = sa.id where sa.student_id = ?", STUDENTS["right"])
     formgrader(teacher, hub, f"submissions/{submission_id}/")
+    # Formgrader binds its inputs to the gradebook only once its grades and comments have loaded; a value
+    # typed before that is neither saved nor kept (the load writes the stored value back).
+    teacher.wait_for_function("() => window.formgrader && formgrader.grades && formgrader.grades.loaded"
+                              " && formgrader.comments && formgrader.comments.loaded", timeout=SECONDS)
     score = teacher.locator(f"input.score#{WRITTEN}")
     expect(score).to_be_visible()
-    score.fill("2")
-    score.press("Tab")
+    with _saves(teacher, "/api/grade/") as grade_put:
+        score.fill("2")
+        score.press("Tab")   # the change event: formgrader saves the grade (PUT)
+    assert grade_put.value.ok, f"saving the hand-given points answered {grade_put.value.status}"
     comment = teacher.locator(f"textarea#{WRITTEN}-comment")
-    comment.fill(MANUAL_COMMENT)
-    comment.press("Tab")
+    with _saves(teacher, "/api/comment/") as comment_put:
+        comment.fill(MANUAL_COMMENT)
+        comment.press("Tab")
+    assert comment_put.value.ok, f"saving the comment answered {comment_put.value.status}"
+    assert _manual_score(course, STUDENTS["right"]) == 2.0, "formgrader answered but the gradebook lacks the points"
     score.scroll_into_view_if_needed()
-    deadline = time.monotonic() + 30
-    while _manual_score(course, STUDENTS["right"]) != 2.0 and time.monotonic() < deadline:
-        time.sleep(0.5)
-    assert _manual_score(course, STUDENTS["right"]) == 2.0, "formgrader did not save the hand-given points"
     steps.shot("manual_grade", teacher)
 
     # 5. Feedback generated and released in formgrader.
@@ -315,36 +363,57 @@ def test_course_round_trip(hub):
     # 3 autograded points and the 2 given by hand, of 6 (Q14, 1 point, is left ungraded).
     assert re.search(r"Score:\s*5(\.0+)?\s*/\s*6", marks["right"]), marks["right"][:400]
 
-    # 7. From the blank student's kernel: the exchange's inbound cannot be listed, other homes and the
-    #    instructor's course cannot be read.
+    # 7. From the blank student's kernel, with the exact paths in hand (as if leaked): another student's
+    #    submission in the exchange, their home, the instructor's source and collected copies cannot be
+    #    read, nor the inbound folder listed; the student's own submission can (the probe works).
+    inbound = exchange / hub["course"]["course_id"] / "inbound"
+    submitted = {u: next(inbound.glob(f"{u}+{ASSIGNMENT}+*")) for u in STUDENTS.values()}
+    other = STUDENTS["right"]
+    probes = {
+        "own submission": submitted[STUDENTS["blank"]] / NOTEBOOK,
+        "other submission": submitted[other] / NOTEBOOK,
+        "other submission secret": submitted[other] / "submission_secret.txt",
+        "other home notebook": Path(pwd.getpwnam(other).pw_dir) / ASSIGNMENT / NOTEBOOK,
+        "instructor source": course / "source" / ASSIGNMENT / NOTEBOOK,
+        "instructor collected": course / "collected" / other / ASSIGNMENT / NOTEBOOK,
+        "inbound listing": inbound,
+    }
+    assert all(path.exists() for path in probes.values()), probes  # so a refusal is not a missing file
     page = pages["blank"]
     page.goto(f"{hub['url']}/user/{STUDENTS['blank']}/lab/tree/{ASSIGNMENT}/{NOTEBOOK}")
-    cells = page.locator(".jp-Notebook .jp-Cell")
-    expect(cells.first.locator(".jp-RenderedMarkdown h1")).to_contain_text("Imagenette")
-    code_cells = page.locator(".jp-Notebook .jp-CodeCell")
-    before = code_cells.count()
-    cells.last.click()  # the last cell, rendered Markdown, selected
-    page.locator("[data-command='notebook:insert-cell-below']").first.click()
-    expect(code_cells).to_have_count(before + 1)
+    # The notebook on screen (a restored layout may keep other, hidden panels in the page).
+    notebook = page.locator(".jp-NotebookPanel:visible").filter(has_text="Imagenette").first
+    expect(notebook.locator(".jp-Cell").first.locator(".jp-RenderedMarkdown h1")).to_contain_text("Imagenette")
+    # The probe goes into the student's first code answer cell of the blank (already submitted) notebook:
+    # an answer cell is editable (nbgrader's test cells are read-only, and typing into one does nothing).
+    source = ROOT / "source" / ASSIGNMENT / NOTEBOOK
+    answer = next(g for g, (kind, _) in solution_cells(source).items() if kind == "code")
+    cell = notebook.locator(".jp-Cell").nth(cell_index(source)[answer])
     probe = (
         "import os\n"
-        f"probes = {{'inbound': '{exchange}/{hub['course']['course_id']}/inbound',\n"
-        f"          'student1 home': '{pwd.getpwnam(STUDENTS['right']).pw_dir}',\n"
-        f"          'instructor course': '{course}/source/{ASSIGNMENT}',\n"
-        f"          'collected': '{course}/collected'}}\n"
+        f"probes = {json.dumps({name: str(path) for name, path in probes.items()})}\n"
         "for name, path in probes.items():\n"
         "    try:\n"
-        "        print(name, 'READABLE', len(os.listdir(path)))\n"
-        "    except PermissionError:\n"
-        "        print(name, 'denied')\n")
-    replace_cell_source(page, code_cells.last, probe)
-    code_cells.last.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
-    output = page.locator(".jp-Notebook .jp-CodeCell", has_text="probes = ").locator(".jp-OutputArea-output")
-    expect(output).to_contain_text("collected", timeout=SECONDS)
-    lines = output.inner_text().strip().splitlines()
+        "        n = len(os.listdir(path)) if os.path.isdir(path) else len(open(path, 'rb').read())\n"
+        "        print(f'{name}: read {n}')\n"
+        "    except OSError as e:\n"
+        "        print(f'{name}: {type(e).__name__}')\n"
+        "print('probe done')\n")
+    try:
+        replace_cell_source(page, cell, probe)
+        expect(cell.locator(".jp-InputArea-editor")).to_contain_text("probe done")  # the probe is in the cell
+        cell.locator(".jp-InputArea-editor").click()
+        page.keyboard.press("Shift+Enter")
+        output = cell.locator(".jp-OutputArea").first
+        expect(output).to_contain_text("probe done", timeout=SECONDS)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "failed_isolation_probe.png"))
+        raise
+    lines = dict(line.split(": ", 1) for line in output.inner_text().splitlines() if ": " in line)
     steps.shot("isolation_from_kernel", page)
-    assert lines == ["inbound denied", "student1 home denied", "instructor course denied", "collected denied"], lines
+    assert lines.keys() == probes.keys(), lines
+    assert lines.pop("own submission").startswith("read "), lines
+    assert set(lines.values()) == {"PermissionError"}, lines
 
     elapsed = time.monotonic() - hub["start"]
     print(f"\nhub round trip: {elapsed:.0f} s from setting up the course to the last step; screenshots in {ARTIFACTS}:")
