@@ -33,11 +33,13 @@ export PYTHONDONTWRITEBYTECODE := 1
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 .PHONY: help setup lint data lab lab-instructor browser-deps sandbox-deps test release grade grade-golden similarity images bench gpu-check train clean \
-	hub hub-deps hub-setup test-hub
+	hub hub-deps hub-setup test-hub test-quick test-e2e
 
 help:
 	@echo "make lab      start JupyterLab on your copy of the student workbook (workspace/, copied from release/)"
-	@echo "make test     install, generate the embedded data set, run every test"
+	@echo "make test     install, generate the embedded data set, run every test but the end-to-end suite"
+	@echo "make test-quick   the tests that start no kernel, browser or training (everyday work, about 2 min)"
+	@echo "make test-e2e (root) the end-to-end suite: a Dask cluster and the JupyterHub round trip"
 	@echo "make release  regenerate release/ from source/ with nbgrader"
 	@echo "make grade SUBMISSIONS=dir JOBS=n   grade a folder of submissions (one folder per student), n at once"
 	@echo "make grade SUBMISSIONS=dir SCHEDULER=tcp://host:8786   record on a Dask cluster's workers (README)"
@@ -103,10 +105,20 @@ sandbox-deps:
 lint: setup
 	$(VENV)/bin/ruff check .
 
+# make test: every test but the end-to-end suite (make test-e2e), then the notebooks under nbval; the slowest
+# 15 tests are listed at the end. make test-quick: only tests that start no kernel, browser or training (slow).
+PYTEST := $(PY) -m pytest -p no:cacheprovider
 test: data browser-deps sandbox-deps lint
-	$(PY) -m pytest -p no:cacheprovider tests
-	WORKBOOK_FAST=1 $(PY) -m pytest -p no:cacheprovider source/$(ASSIGNMENT) --nbval-lax \
-		--nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(PYTEST) tests -m "not e2e" --durations=15
+	WORKBOOK_FAST=1 $(PYTEST) source/$(ASSIGNMENT) --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+test-quick: data lint
+	$(PYTEST) tests -m "not slow and not e2e" --durations=5
+
+# The end-to-end suite: a real Dask scheduler and workers, and the JupyterHub round trip (root). .ci/run runs it
+# after make test.
+test-e2e: data sandbox-deps hub-deps browser-deps
+	WORKBOOK_HUB_TEST=1 $(PYTEST) tests -m e2e -s --durations=5
 
 release: setup
 	$(PY) -m autograder.cli release

@@ -20,6 +20,7 @@ import pytest
 
 from tests.browser import browser_test_setup, pixel_stats, start_chromium, start_lab, stop_group, wait_ready
 
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "sizing_and_tta"
 NOTEBOOK = "01_imagenette.ipynb"

@@ -28,7 +28,7 @@ from autograder.golden.build import write_submission
 from tests.student_view import noise
 from tests.test_browser import STUDENT_ARGS, STUDENT_ENV, click_menu, server_env
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 ARTIFACTS = REPO_ROOT / "test-artifacts" / "student-view"
 NOTEBOOKS = sorted(p.stem for p in (REPO_ROOT / "release" / ASSIGNMENT).glob("*.ipynb"))
 RUN_TIMEOUT_MS = 900_000     # one notebook, fast budget, on a loaded 2-core machine (03: 464 s seen)

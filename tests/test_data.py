@@ -368,6 +368,7 @@ def real_data_run(tmp_path_factory):
             "checks_unchanged": checks.read_bytes() == checks_before}
 
 
+@pytest.mark.slow
 def test_download_from_local_server_extracts_imagenette_layout(real_data_run):
     path = Path(real_data_run["result"]["downloaded"])
     assert path == real_data_run["work"] / "fastai_home" / "data" / "imagenette2-160"
@@ -616,6 +617,7 @@ def test_real_samples_are_nested_links_with_the_variant_counts(real_copy):
     assert get_imagenette("160", variant="all") == real_copy                    # everything: the folder itself
 
 
+@pytest.mark.slow
 def test_a_real_sample_takes_the_same_share_of_every_class_and_small_is_inside_large(tmp_path):
     """A source with more images than a variant keeps: seeded per-class samples, nested across variants."""
     source = make_synthetic_imagenette(tmp_path, variant="large")         # 700 / 100 per class

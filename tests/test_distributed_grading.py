@@ -21,7 +21,7 @@ from autograder.grading import grade_class
 from autograder.local_cluster import Cluster, signal_group, start, wait_for
 from autograder.golden.attacks import target
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 SANDBOX = {"cell_timeout": 30, "notebook_timeout": 120}
 # A few seconds of sleep in a correct solution: tasks stay on their workers long enough to be hit.
 SLOW = "import time\ntime.sleep(3)\n"

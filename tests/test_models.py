@@ -102,6 +102,7 @@ def _train_losses(dls, seed, epochs=1):
     return [float(v[0]) for v in learn.recorder.values], learn
 
 
+@pytest.mark.slow
 def test_training_is_reproducible_and_learns(tiny_dls):
     losses_a, _ = _train_losses(tiny_dls, seed=0, epochs=4)
     losses_b, learn = _train_losses(tiny_dls, seed=0, epochs=4)
@@ -162,6 +163,7 @@ class _CountBatches(Callback):
             self.valid_items += self.yb[0].shape[0]
 
 
+@pytest.mark.slow
 def test_fast_budget_trains_and_validates_a_fraction_then_validate_sees_everything(tiny_dls):
     budget = training_budget(10, fast=True)
     counter = _CountBatches()
@@ -185,6 +187,7 @@ def test_short_validation_rejects_a_share_outside_0_1(pct):
         ShortValidation(pct)
 
 
+@pytest.mark.slow
 def test_short_validation_follows_new_dataloaders(tiny_dls, tmp_path):
     """After `learn.dls` changes (progressive resizing), fit validates on the new DataLoader's images."""
     class ValidSizes(Callback):
@@ -205,6 +208,7 @@ def test_short_validation_follows_new_dataloaders(tiny_dls, tmp_path):
         assert sizes.sizes == {(48, 48)}
 
 
+@pytest.mark.slow
 def test_short_validation_takes_every_class(tmp_path):
     """The fast budget's validation images come from all ten classes in equal shares, not the first two."""
     from collections import Counter

@@ -18,7 +18,7 @@ from autograder.on_submit import Ledger, inbound_submissions
 from tests.browser import stop_group
 from autograder.golden.build import write_submission
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 NOTEBOOK = "01_imagenette"
 
 

@@ -15,6 +15,7 @@ from nbclient import NotebookClient
 from tests.real_layout import imagenette_copy
 from workbook.data import get_imagenette
 
+pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "source" / "sizing_and_tta"
 

@@ -95,6 +95,7 @@ def test_disguise_changes_the_text_not_the_behaviour():
     assert env["g"](1, 2) == 8
 
 
+@pytest.mark.slow
 def test_cli_says_what_is_wrong(tmp_path):
     run = subprocess.run([sys.executable, "-m", "autograder.similarity", str(tmp_path / "nowhere")],
                          capture_output=True, text=True, cwd=REPO_ROOT)

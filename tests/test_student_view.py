@@ -86,6 +86,7 @@ def _warnings_on_import(code: str) -> str:
     return done.stderr
 
 
+@pytest.mark.slow
 def test_workbook_hides_the_jit_warning_of_importing_fastai_and_nothing_else():
     assert "`torch.jit.script` is deprecated" in _warnings_on_import("import fastai.vision.all")
     shown = _warnings_on_import("import workbook, warnings, fastai.vision.all\n"

@@ -22,6 +22,7 @@ def run_script(*args, env_extra=None):
 
 
 # ------------------------------------------------------------------ the command line, out of process
+@pytest.mark.slow
 def test_help_reads_well():
     done = run_script("--help")
     assert done.returncode == 0, done.stderr
@@ -35,6 +36,7 @@ def test_help_reads_well():
         assert expected in text, f"--help lacks {expected!r}"
 
 
+@pytest.mark.slow
 def test_bad_argument_exits_2_with_a_one_line_message():
     done = run_script("--epochs", "-3")
     assert done.returncode == 2
@@ -155,6 +157,7 @@ def read_results(folder):
         return reader.fieldnames, list(reader)
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_csv_summary_and_plot(tmp_path, capsys):
     out = tmp_path / "run"
     # --bs 16: five training batches, so the WORKBOOK_FAST budget really cuts the epoch short (after
@@ -201,6 +204,7 @@ def test_tiny_run_writes_csv_summary_and_plot(tmp_path, capsys):
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50, "the plot has almost no colours: nothing drawn?"
 
 
+@pytest.mark.slow
 def test_same_seed_same_run(tmp_path):
     def losses(folder):
         assert main(["--data", "synthetic-tiny", "--size", "32", "--epochs", "1", "--cutmix", "1.0", "--fast",
@@ -250,6 +254,7 @@ def corrupt_copy(tmp_path, monkeypatch):
     return bad
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", ["0", "1"])
 def test_a_corrupt_image_is_one_line_naming_the_file(corrupt_copy, tmp_path, capsys, workers):
     status = main(["--data", "160", "--size", "32", "--epochs", "1", "--bs", "16", "--workers", workers,
@@ -261,6 +266,7 @@ def test_a_corrupt_image_is_one_line_naming_the_file(corrupt_copy, tmp_path, cap
     assert "delete it or replace it" in err[0]
 
 
+@pytest.mark.slow
 def test_the_plot_title_names_the_data_folder_and_its_image_counts():
     from workbook.plots import curves_figure
     from workbook.train import EpochRow, RunResult

@@ -23,8 +23,8 @@ images predicted as the twin).  fastai's ``learn.tta()`` adds about one point at
 0.756).  Chance is 0.10.
 
 ``training_budget(epochs)`` returns the epochs (and callbacks) a notebook should train for.  With
-the environment variable ``WORKBOOK_FAST=1`` (grading, CI) it returns 1 epoch that stops after 20 %
-of the training batches (fastai's ``ShortEpochCallback``) and validates that epoch on 20 % of the
+the environment variable ``WORKBOOK_FAST=1`` (grading, CI) it returns 1 epoch that stops after 5 %
+of the training batches (fastai's ``ShortEpochCallback``) and validates that epoch on 5 % of the
 validation images, the same share of every class (``ShortValidation``; at least one batch, so metrics
 stay defined).
 ``learn.validate()``, ``get_preds`` and ``tta`` outside ``fit`` still see the whole validation set.
@@ -53,7 +53,7 @@ from workbook.data import seed_dataloaders
 __all__ = ["small_xresnet", "make_learner", "TrainingBudget", "training_budget", "fast_mode",
            "ShortValidation", "spread_subset", "FAST_TRAIN_FRACTION"]
 
-FAST_TRAIN_FRACTION = 0.2   # share of the training (and validation) batches of the one epoch when WORKBOOK_FAST=1
+FAST_TRAIN_FRACTION = 0.05  # share of the training (and validation) batches of the one epoch when WORKBOOK_FAST=1
 
 
 def small_xresnet(n_out: int = 10, *, widen: float = 0.5, blocks_per_stage: int = 1, dropout: float = 0.0,
@@ -211,7 +211,7 @@ def training_budget(epochs: int, *, fast: bool | None = None) -> TrainingBudget:
     Returns:
         ``TrainingBudget(epochs, [], False)``, or in fast mode ``TrainingBudget(1,
         [ShortEpochCallback(FAST_TRAIN_FRACTION, short_valid=False), ShortValidation(FAST_TRAIN_FRACTION)],
-        True)``: one epoch on the first 20 % of the training batches, validated on 20 % of the
+        True)``: one epoch on the first 5 % of the training batches, validated on 5 % of the
         validation images of every class.
 
     Example:
