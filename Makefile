@@ -117,7 +117,7 @@ test-quick: data lint
 
 # The end-to-end suite: a real Dask scheduler and workers, and the JupyterHub round trip (root). .ci/run runs it
 # after make test.
-test-e2e: data sandbox-deps hub-deps browser-deps
+test-e2e: data hub-deps browser-deps sandbox-deps
 	WORKBOOK_HUB_TEST=1 $(PYTEST) tests -m e2e -s --durations=5
 
 release: setup

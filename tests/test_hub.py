@@ -31,6 +31,7 @@ from tests.browser import ensure_chromium, free_port, start_chromium, stop_group
 from autograder.golden.build import SEED_ANSWERS
 from tests.test_browser import Steps, cell_index, replace_cell_source, solution_cells
 
+pytestmark = [pytest.mark.slow, pytest.mark.e2e]
 ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "sizing_and_tta"
 NOTEBOOK = "01_imagenette.ipynb"
