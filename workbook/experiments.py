@@ -35,7 +35,7 @@ from pathlib import Path
 
 from workbook.seed_statistics import VERDICT_RULE, mean_se, paired_difference, paired_over_images, verdict
 
-__all__ = ["DEFAULT_RUN", "EXPERIMENTS", "Experiment", "RESULTS_DIR", "load", "report_markdown", "run_experiment",
+__all__ = ["DEFAULT_RUN", "EXPERIMENTS", "Experiment", "RESULTS_DIR", "arm_values", "load", "report_markdown", "run_experiment",
            "summarize", "train_once", "Cutout", "plain_cnn"]
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
@@ -478,7 +478,8 @@ class Summary:
     comparisons: list = field(default_factory=list)
 
 
-def _values(stored: dict, arm: str, key: str) -> list:
+def arm_values(stored: dict, arm: str, key: str) -> list:
+    """The value of `key` in each stored seed's run of `arm`, in seed order (seeds without it left out)."""
     runs = stored["runs"][arm]
     return [runs[str(s)][key] for s in stored["seeds"] if key in runs[str(s)]]
 
@@ -489,18 +490,18 @@ def summarize(stored: dict) -> Summary:
     experiment = _experiment(stored["experiment"])
     summary = Summary()
     for arm in [a for a in experiment.arms if a in stored["runs"]]:        # the declared order
-        summary.arms[arm] = {key: mean_se(_values(stored, arm, key)) for key, _, _ in experiment.metrics
-                             if _values(stored, arm, key)}
+        summary.arms[arm] = {key: mean_se(arm_values(stored, arm, key)) for key, _, _ in experiment.metrics
+                             if arm_values(stored, arm, key)}
     for a, b in experiment.comparisons:
         for key, label, better in experiment.metrics:
-            va, vb = _values(stored, a, key), _values(stored, b, key)
+            va, vb = arm_values(stored, a, key), arm_values(stored, b, key)
             if not va or len(va) != len(vb):
                 continue
             difference = paired_difference(va, vb)
             entry = {"a": a, "b": b, "metric": key, "difference": difference,
                      "verdict": verdict(a, b, difference, metric=label, higher_is_better=better)}
             if key == "accuracy":
-                entry["over_images"] = paired_over_images(_values(stored, a, "correct"), _values(stored, b, "correct"))
+                entry["over_images"] = paired_over_images(arm_values(stored, a, "correct"), arm_values(stored, b, "correct"))
             summary.comparisons.append(entry)
     return summary
 

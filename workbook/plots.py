@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from workbook.data import class_folders, get_imagenette, open_rgb, readable_class_name, sorted_image_files
+from workbook.experiments import arm_values
 
 __all__ = ["CROP_NAMES", "RUN_STYLES", "IMAGES", "crop_boxes", "five_crops_figure", "class_examples_figure",
            "curves_figure", "epoch_curves", "seed_comparison", "top_probability_histograms", "main"]
@@ -193,9 +194,9 @@ def curves_figure(result: RunResult):
 # Stored experiments over seeds (workbook.experiments): each seed as a point, the mean ± standard error
 # as a bar, so a reader sees both the spread and the summary.
 
-def _arm_values(stored: dict, arm: str, key: str) -> list:
-    runs = stored["runs"][arm]
-    return [runs[str(seed)][key] for seed in stored["seeds"] if key in runs[str(seed)]]
+def _arms(stored: dict, arms) -> list:
+    """`arms` as a list, by default every stored arm in its declared order."""
+    return list(stored.get("arm_order", stored["runs"])) if arms is None else list(arms)
 
 
 def _mean_se(values):
@@ -219,11 +220,11 @@ def seed_comparison(stored: dict, metric: str = "accuracy", *, arms=None, ax=Non
         The Axes.
     """
     import matplotlib.pyplot as plt
-    arms = list(stored.get("arm_order", stored["runs"])) if arms is None else list(arms)
+    arms = _arms(stored, arms)
     if ax is None:
         _, ax = plt.subplots(figsize=(1.6 + 1.5 * len(arms), 3.4), dpi=90)
     for i, (arm, style) in enumerate(zip(arms, RUN_STYLES * len(arms))):
-        values = _arm_values(stored, arm, metric)
+        values = arm_values(stored, arm, metric)
         mean, se = _mean_se(values)
         ax.scatter([i + 0.12] * len(values), values, color=style["color"], marker=style["marker"], alpha=0.5, s=22)
         ax.errorbar([i - 0.12], [mean], yerr=[se], color=style["color"], marker=style["marker"], capsize=5,
@@ -239,11 +240,11 @@ def epoch_curves(stored: dict, *, arms=None, ax=None):
     """Validation accuracy after each epoch, mean over seeds with a ± standard error band, per arm."""
     import matplotlib.pyplot as plt
     import numpy as np
-    arms = list(stored.get("arm_order", stored["runs"])) if arms is None else list(arms)
+    arms = _arms(stored, arms)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
     for arm, style in zip(arms, RUN_STYLES * len(arms)):
-        mean, se = _mean_se(_arm_values(stored, arm, "epoch_accuracy"))
+        mean, se = _mean_se(arm_values(stored, arm, "epoch_accuracy"))
         epochs = np.arange(1, len(mean) + 1)
         ax.plot(epochs, mean, label=arm, **style)
         ax.fill_between(epochs, mean - se, mean + se, color=style["color"], alpha=0.18)
@@ -256,11 +257,11 @@ def top_probability_histograms(stored: dict, *, arms=None, ax=None):
     """Distribution of the top predicted probability on the validation images, averaged over seeds."""
     import matplotlib.pyplot as plt
     import numpy as np
-    arms = list(stored.get("arm_order", stored["runs"])) if arms is None else list(arms)
+    arms = _arms(stored, arms)
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
     for arm, style in zip(arms, RUN_STYLES * len(arms)):
-        mean, _ = _mean_se(_arm_values(stored, arm, "top_p_histogram"))
+        mean, _ = _mean_se(arm_values(stored, arm, "top_p_histogram"))
         edges = np.linspace(0, 1, len(mean) + 1)
         ax.stairs(mean, edges, color=style["color"], linestyle=style["linestyle"], linewidth=2, label=arm)
     ax.set(xlabel="top probability", ylabel="validation images (mean over seeds)",
