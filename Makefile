@@ -171,7 +171,7 @@ hub: hub-setup
 # the file-system isolation from a student's kernel) in headless Chromium, on its own users and state
 # folder, all removed at the end, also when it fails; screenshots in test-artifacts/hub/.
 test-hub: data hub-deps browser-deps sandbox-deps
-	WORKBOOK_HUB_TEST=1 $(PY) -m pytest -p no:cacheprovider -s tests/test_hub.py
+	WORKBOOK_HUB_TEST=1 $(PYTEST) -s tests/test_hub.py
 
 clean:
 	rm -rf .grading .pytest_cache
