@@ -107,13 +107,18 @@ lint: setup
 
 # make test: every test but the end-to-end suite (make test-e2e), then the notebooks under nbval; the slowest
 # 15 tests are listed at the end. make test-quick: only tests that start no kernel, browser or training (slow).
+# Both run their test files on TEST_WORKERS pytest-xdist workers (one file per worker at a time, so a file's
+# module fixtures and a notebook's cells stay together), each process with one OpenMP thread: torch's default
+# of one thread per core, in several processes at once, spins the cores on each other's waits.
 PYTEST := $(PY) -m pytest -p no:cacheprovider
+TEST_WORKERS ?= $(JOBS)
+PARALLEL_TESTS := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: data browser-deps sandbox-deps lint
-	$(PYTEST) tests -m "not e2e" --durations=15
-	WORKBOOK_FAST=1 $(PYTEST) source/$(ASSIGNMENT) --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
+	OMP_NUM_THREADS=1 $(PYTEST) tests -m "not e2e" $(PARALLEL_TESTS) --durations=15
+	WORKBOOK_FAST=1 OMP_NUM_THREADS=1 $(PYTEST) source/$(ASSIGNMENT) $(PARALLEL_TESTS) --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 test-quick: data lint
-	$(PYTEST) tests -m "not slow and not e2e" --durations=5
+	OMP_NUM_THREADS=1 $(PYTEST) tests -m "not slow and not e2e" $(PARALLEL_TESTS) --durations=5
 
 # The end-to-end suite: a real Dask scheduler and workers, and the JupyterHub round trip (root). .ci/run runs it
 # after make test.

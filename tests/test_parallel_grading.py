@@ -106,8 +106,9 @@ def test_stored_run_seconds_reads_the_cells_execution_times(tmp_path):
 
 def test_workers_forked_after_the_parent_ran_torch_do_not_hang():
     """A worker forked after an OpenMP torch op in the parent runs torch ops (libgomp hangs without the fix)."""
+    # Two torch threads in the parent, whatever OMP_NUM_THREADS the test run sets: one thread never starts the pool.
     code = ("import torch\nfrom autograder.grading import worker_pool\n"
-            "torch.randn(1000, 1000).log_softmax(-1)\n"
+            "torch.set_num_threads(2)\ntorch.randn(1000, 1000).log_softmax(-1)\n"
             "with worker_pool(2) as pool:\n"
             "    print(list(pool.map(torch.Tensor.sum, [torch.randn(1000, 1000).log_softmax(-1)] * 2)))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
