@@ -11,7 +11,6 @@ the cores, other work was running and the figures are marked DISTURBED.
 """
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -41,18 +40,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, action="append", help="settings to time (default: 1 and 2)")
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="full-submission-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="full-submission-") as tmp:
+        root = Path(tmp)
         write_submission(root / "class" / "reference", reference=True)
         load_before = os.getloadavg()[0]
         rows = [(jobs, *grade_once(jobs, root)) for jobs in args.jobs or [1, 2]]
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
     print(f"\none full submission (7 notebooks), {os.cpu_count()} cores")
     for jobs, seconds, status in rows:
         print(f"--jobs {jobs}: {seconds:6.1f} s   goal / time = {GOAL_SECONDS / seconds:.2f} (>= 1 meets the goal)   {status}")
-    note = disturbed_note(load_before)
-    if note:
+    if note := disturbed_note(load_before):
         print(note)
     return 0
 

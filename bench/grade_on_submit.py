@@ -113,8 +113,7 @@ def main() -> int:
     if len(feedback) != args.n or any(d["status"] != "graded" for d in done):
         print("error: not every submission was graded and its feedback released", file=sys.stderr)
         return 1
-    note = disturbed_note(load_before)
-    if note:
+    if note := disturbed_note(load_before):
         print(note)
     shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -12,7 +12,6 @@ the figures are marked DISTURBED.
 """
 import argparse
 import os
-import shutil
 import sys
 import tempfile
 import time
@@ -92,21 +91,18 @@ def main() -> int:
     parser.add_argument("-n", type=int, default=12, help="submissions in the small class (>= 10)")
     parser.add_argument("--jobs", type=int, default=2)
     args = parser.parse_args()
-    root = Path(tempfile.mkdtemp(prefix="throughput-"))
-    try:
+    with tempfile.TemporaryDirectory(prefix="throughput-") as tmp:
+        root = Path(tmp)
         subs, source = full_class(root) if args.full else small_class(root, args.n)
         n = sum(1 for p in subs.iterdir() if p.is_dir())
         load_before = os.getloadavg()[0]
         plain = plain_nbgrader(subs, root / "plain", source)
         mine = ours(subs, root / "ours", source, args.jobs)
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
     print(f"\n{n} submissions, {os.cpu_count()} cores")
     print(f"plain nbgrader autograde, serial : {plain:7.1f} s  ({plain / n:.1f} s per submission)")
     print(f"this grader, --jobs {args.jobs}           : {mine:7.1f} s  ({mine / n:.1f} s per submission)")
     print(f"ratio (plain / this grader)      : {plain / mine:.2f}x  (goal >= 1.7x on 2 cores)")
-    note = disturbed_note(load_before)
-    if note:
+    if note := disturbed_note(load_before):
         print(note)
     return 0
 

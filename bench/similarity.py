@@ -72,8 +72,7 @@ def main() -> None:
     print(f"{len(report.students)} submissions ({len(report.pairs)} pairs): {seconds:.1f} s")
     print(f"{len(half_report.students)} submissions ({len(half_report.pairs)} pairs): {half_seconds:.1f} s")
     print(f"time ratio {seconds / half_seconds:.2f} for a pair ratio of {len(report.pairs) / len(half_report.pairs):.2f}")
-    note = disturbed_note(load)
-    if note:
+    if note := disturbed_note(load):
         print(note)
 
 
