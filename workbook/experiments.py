@@ -174,10 +174,10 @@ EXPERIMENTS = {e.name: e for e in (
     Experiment(
         "mixup_epochs", "05_mixup",
         "where Mixup should pay off: small_xresnet at 32 px, 30 training images per class (300 in all), "
-        "without and with fastai's MixUp(0.4), one-cycle budgets of 5, 15 and 40 epochs",
+        "without and with fastai's MixUp(0.4), one-cycle budgets of 5, 15, 40 and 80 epochs",
         {f"{name}, {epochs} epochs": _run(train_per_class=30, sizes=[32] * epochs, mixup=mixup, epoch_validation=0.1)
-         for epochs in (5, 15, 40) for name, mixup in (("no Mixup", None), ("Mixup", 0.4))},
-        tuple((f"Mixup, {epochs} epochs", f"no Mixup, {epochs} epochs") for epochs in (5, 15, 40)),
+         for epochs in (5, 15, 40, 80) for name, mixup in (("no Mixup", None), ("Mixup", 0.4))},
+        tuple((f"Mixup, {epochs} epochs", f"no Mixup, {epochs} epochs") for epochs in (5, 15, 40, 80)),
         metrics=_CALIBRATION),
     Experiment(
         "cutmix", "05_mixup",
