@@ -175,10 +175,11 @@ EXPERIMENTS = {e.name: e for e in (
         "mixup_epochs", "05_mixup",
         "where Mixup should pay off: small_xresnet at 32 px, 30 training images per class (300 in all), "
         "without and with fastai's MixUp(0.4), one-cycle budgets of 5, 15, 40 and 80 epochs",
-        {f"{name}, {epochs} epochs": _run(train_per_class=30, sizes=[32] * epochs, mixup=mixup, epoch_validation=0.1)
+        {f"{name}, {epochs} epochs": _run(train_per_class=30, sizes=[32] * epochs, mixup=mixup, train_eval=True,
+                                          epoch_validation=0.1)
          for epochs in (5, 15, 40, 80) for name, mixup in (("no Mixup", None), ("Mixup", 0.4))},
         tuple((f"Mixup, {epochs} epochs", f"no Mixup, {epochs} epochs") for epochs in (5, 15, 40, 80)),
-        metrics=_CALIBRATION),
+        metrics=(*_CALIBRATION, ("train_accuracy_given_labels", "training images fitted (unaugmented)", None))),
     Experiment(
         "cutmix", "05_mixup",
         "the short budget of this notebook over three seeds: small_xresnet, 2 epochs at 32 px on every "
