@@ -12,9 +12,10 @@ seeds, the data set (name, folder name, image counts), the code version (git com
 hash of the modules a run depends on), the machine (CPU, GPU, torch version, threads) and the wall time,
 then per arm and seed: the validation accuracy after each epoch, the final accuracy, each validation
 image's correctness, calibration figures and, where asked for, what the model does on its training
-images. ``tests/test_experiments.py`` fails when a stored file's configuration hash differs from the
-declared one (the code would no longer produce what is stored) and when a notebook's rendered summary
-differs from what the stored file gives.
+images and its accuracy with fastai's test-time augmentation (per image too).
+``tests/test_experiments.py`` fails when a stored file's configuration hash differs from the declared
+one (the code would no longer produce what is stored) and when a notebook's rendered summary differs
+from what the stored file gives.
 
 The notebooks load these files with :func:`load` and show :func:`report_markdown`; they live inside the
 package so that every notebook (master, release, and the grader's sandbox) can read them.
@@ -548,7 +549,8 @@ def arm_values(stored: dict, arm: str, key: str) -> list:
 
 def summarize(stored: dict) -> Summary:
     """Mean ± SE over seeds per arm and metric, and for each comparison the difference paired by seed
-    (and, for accuracy, paired over validation images) with its verdict."""
+    (and, for accuracy, paired over validation images) with its verdict; then, in every arm, the
+    experiment's within-arm comparisons (e.g. the same model with and without TTA)."""
     experiment = _experiment(stored["experiment"])
     summary = Summary()
     for arm in [a for a in experiment.arms if a in stored["runs"]]:        # the declared order
@@ -575,6 +577,7 @@ def summarize(stored: dict) -> Summary:
             entry = {"a": f"{arm} {label}", "b": f"{arm} without", "metric": key_a, "difference": difference,
                      "verdict": verdict(f"{arm} {label}", f"{arm} without", difference,
                                         metric=labels.get(key_b, key_b))}
+            # the per-image record of an accuracy key: "accuracy" -> "correct", "tta_accuracy" -> "tta_correct"
             per_image = {key: key.replace("accuracy", "correct") for key in (key_a, key_b)}
             if all(arm_values(stored, arm, per_image[key]) for key in (key_a, key_b)):
                 entry["over_images"] = paired_over_images(arm_values(stored, arm, per_image[key_a]),
