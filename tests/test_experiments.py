@@ -104,6 +104,32 @@ def test_config_hash_changes_with_any_setting():
     assert changed.config_hash() != experiment.config_hash()
 
 
+def test_settings_added_later_enter_the_configuration_only_when_set():
+    experiment = EXPERIMENTS["cutout"]
+    assert all(set(config) == set(experiments.DEFAULT_RUN) - set(experiments.ADDED_LATER)
+               for config in experiment.config()["arms"].values())
+    with_tta = Experiment(experiment.name, experiment.notebook, experiment.question,
+                          {**experiment.arms, "Cutout": {**experiment.arms["Cutout"], "tta": True}},
+                          experiment.comparisons)
+    assert with_tta.config()["arms"]["Cutout"]["tta"] is True
+    assert with_tta.config_hash() != experiment.config_hash()
+
+
+def test_budget_plot_reads_each_arms_epochs_and_refuses_unknown_arms():
+    import matplotlib
+    matplotlib.use("Agg")
+    from workbook.plots import budget_comparison
+    stored = load("mixup_budget")
+    ax = budget_comparison(stored, {"no Mixup": ["no Mixup, 2 epochs", "no Mixup, 6 epochs"]})
+    line = ax.get_lines()[0]
+    assert list(line.get_xdata()) == [2, 6]
+    expected = [mean_se(experiments.arm_values(stored, arm, "accuracy")).mean for arm in ("no Mixup, 2 epochs",
+                                                                                         "no Mixup, 6 epochs")]
+    assert list(line.get_ydata()) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="not in the stored experiment"):
+        budget_comparison(stored, {"x": ["no such arm"]})
+
+
 # ---------------------------------------------------------------------------------------------- drift
 
 @pytest.mark.parametrize("name", sorted(EXPERIMENTS))
@@ -188,9 +214,11 @@ def test_unknown_experiment_gives_one_line():
 
 def test_a_tiny_experiment_runs_stores_and_summarises(tmp_path, monkeypatch):
     tiny = Experiment("tiny", "none", "two arms on the tiny set",
-                      {"plain": _run(data="synthetic-tiny", sizes=[16], bs=16),
+                      {"plain": _run(data="synthetic-tiny", sizes=[16], bs=16, tta=True),
                        "cutout": _run(data="synthetic-tiny", sizes=[16], bs=16, cutout=0.5)},
-                      (("cutout", "plain"),), seeds=(0, 1))
+                      (("cutout", "plain"),), seeds=(0, 1),
+                      metrics=(("accuracy", "validation accuracy", True), ("tta_accuracy", "with TTA", True)),
+                      within_arm=(("tta_accuracy", "accuracy", "with TTA"),))
     monkeypatch.setitem(EXPERIMENTS, "tiny", tiny)
     stored = experiments.run_experiment("tiny", folder=tmp_path, log=lambda line: None)
     on_disk = json.loads((tmp_path / "tiny.json").read_text())
@@ -200,8 +228,16 @@ def test_a_tiny_experiment_runs_stores_and_summarises(tmp_path, monkeypatch):
     assert run["accuracy"] == pytest.approx(run["correct"].count("1") / 40)
     assert len(run["epoch_accuracy"]) == 1 and sum(run["top_p_histogram"]) == 40
     assert stored["machine"]["torch_threads"] == 1
+    assert len(run["tta_correct"]) == 40 and run["tta_accuracy"] == pytest.approx(run["tta_correct"].count("1") / 40)
+    assert run["tta_gain"] == pytest.approx(run["tta_accuracy"] - run["accuracy"])
+    assert "tta_accuracy" not in on_disk["runs"]["cutout"]["0"]
     report = report_markdown("tiny", tmp_path)
     assert "| plain |" in report and "n=2" in report and "Rule:" in report
+    runs = [on_disk["runs"]["plain"][str(seed)] for seed in (0, 1)]
+    expected = verdict("plain with TTA", "plain without", paired_difference(
+        [r["tta_accuracy"] for r in runs], [r["accuracy"] for r in runs]), metric="validation accuracy")
+    assert f"- {expected}" in report, report
+    assert "cutout with TTA" not in report          # the arm without TTA has no within-arm line
 
 
 def test_cutout_zeroes_one_square_per_image_and_leaves_the_input():

@@ -12,9 +12,10 @@ seeds, the data set (name, folder name, image counts), the code version (git com
 hash of the modules a run depends on), the machine (CPU, GPU, torch version, threads) and the wall time,
 then per arm and seed: the validation accuracy after each epoch, the final accuracy, each validation
 image's correctness, calibration figures and, where asked for, what the model does on its training
-images. ``tests/test_experiments.py`` fails when a stored file's configuration hash differs from the
-declared one (the code would no longer produce what is stored) and when a notebook's rendered summary
-differs from what the stored file gives.
+images and its accuracy with fastai's test-time augmentation (per image too).
+``tests/test_experiments.py`` fails when a stored file's configuration hash differs from the declared
+one (the code would no longer produce what is stored) and when a notebook's rendered summary differs
+from what the stored file gives.
 
 The notebooks load these files with :func:`load` and show :func:`report_markdown`; they live inside the
 package so that every notebook (master, release, and the grader's sandbox) can read them.
@@ -53,12 +54,17 @@ DEFAULT_RUN = {
     "normalize": "data",          # get_dls: "data", "imagenet" or None
     "augment": True,              # fastai's aug_transforms on the training batches
     "mixup": None,                # fastai MixUp(alpha)
+    "cutmix": None,               # fastai CutMix(alpha)
     "cutout": None,               # Cutout: side of the square as a share of the image side
     "label_smoothing": 0.0,       # fastai LabelSmoothingCrossEntropy(eps); 0 = plain cross-entropy
     "evaluate_with": [],          # extra validations of the trained model with other input statistics
     "train_eval": False,          # predict the (unaugmented) training images too
     "epoch_validation": 1.0,      # share of validation images scored after each epoch (the final score uses all)
+    "tta": False,                 # also score the final model with fastai's learn.tta()
 }
+# Settings added after the first results were stored: an arm's configuration (and so its hash) names
+# them only when they differ from their default, so the results stored before them still match.
+ADDED_LATER = ("cutmix", "tta")
 
 
 def _run(**changes) -> dict:
@@ -80,6 +86,8 @@ class Experiment:
         comparisons: (A, B) pairs of arm names; the verdicts compare A - B.
         metrics: (key, label, higher_is_better) of the figures the report shows.
         seeds: the seeds every arm runs with.
+        within_arm: (key A, key B, label) pairs of metrics compared inside every arm, paired by seed (and
+            over images when both have a per-image record), e.g. accuracy with and without TTA.
     """
     name: str
     notebook: str
@@ -88,10 +96,14 @@ class Experiment:
     comparisons: tuple
     metrics: tuple = (("accuracy", "validation accuracy", True),)
     seeds: tuple = (0, 1, 2)
+    within_arm: tuple = ()
 
     def config(self) -> dict:
         """The exact configuration: everything that decides what the stored numbers are."""
-        return {"name": self.name, "arms": self.arms, "comparisons": [list(c) for c in self.comparisons],
+        arms = {arm: {key: value for key, value in config.items()
+                      if not (key in ADDED_LATER and value == DEFAULT_RUN[key])}
+                for arm, config in self.arms.items()}
+        return {"name": self.name, "arms": arms, "comparisons": [list(c) for c in self.comparisons],
                 "seeds": list(self.seeds)}
 
     def config_hash(self) -> str:
@@ -160,6 +172,47 @@ EXPERIMENTS = {e.name: e for e in (
         (("eps = 0.1", "eps = 0"),),
         metrics=(*_CALIBRATION, ("wrong_labels_reproduced", "wrong training labels reproduced", False),
                  ("clean_train_accuracy", "correctly labelled training images fitted", None))),
+    Experiment(
+        "mixup_epochs", "05_mixup",
+        "where Mixup should pay off: small_xresnet at 32 px, 30 training images per class (300 in all), "
+        "without and with fastai's MixUp(0.4), one-cycle budgets of 5, 15, 40 and 80 epochs",
+        {f"{name}, {epochs} epochs": _run(train_per_class=30, sizes=[32] * epochs, mixup=mixup, train_eval=True,
+                                          epoch_validation=0.1)
+         for epochs in (5, 15, 40, 80) for name, mixup in (("no Mixup", None), ("Mixup", 0.4))},
+        tuple((f"Mixup, {epochs} epochs", f"no Mixup, {epochs} epochs") for epochs in (5, 15, 40, 80)),
+        metrics=(*_CALIBRATION, ("train_accuracy_given_labels", "training images fitted (unaugmented)", None))),
+    Experiment(
+        "cutmix", "05_mixup",
+        "the short budget of this notebook over three seeds: small_xresnet, 2 epochs at 32 px on every "
+        "training image (1,500), no mixing, fastai's MixUp(0.4) and fastai's CutMix(1.0)",
+        {"no mixing": _run(sizes=[32] * 2),
+         "Mixup": _run(sizes=[32] * 2, mixup=0.4),
+         "CutMix": _run(sizes=[32] * 2, cutmix=1.0)},
+        (("Mixup", "no mixing"), ("CutMix", "no mixing"), ("CutMix", "Mixup")),
+        metrics=_CALIBRATION),
+    Experiment(
+        "label_smoothing_short", "06_label_smoothing",
+        "this notebook's short run over three seeds: small_xresnet, every training image (1,500), fastai's "
+        "default augmentations, 4 epochs at 32 px; clean labels and 20 % wrong labels, eps = 0 against 0.1",
+        {"clean, eps = 0": _run(sizes=[32] * 4),
+         "clean, eps = 0.1": _run(sizes=[32] * 4, label_smoothing=0.1),
+         "20 % wrong, eps = 0": _run(label_noise=0.2, sizes=[32] * 4),
+         "20 % wrong, eps = 0.1": _run(label_noise=0.2, sizes=[32] * 4, label_smoothing=0.1)},
+        (("clean, eps = 0.1", "clean, eps = 0"), ("20 % wrong, eps = 0.1", "20 % wrong, eps = 0")),
+        metrics=_CALIBRATION),
+    Experiment(
+        "long_training", "07_long_training",
+        "the four configurations of the long-training script over three seeds: small_xresnet, every "
+        "training image (1,500), 5 epochs at 32 px; baseline, +MixUp(0.4), +label smoothing (eps = 0.1), "
+        "+both; each final model also scored with TTA",
+        {"baseline": _run(sizes=[32] * 5, tta=True),
+         "+Mixup": _run(sizes=[32] * 5, mixup=0.4, tta=True),
+         "+label smoothing": _run(sizes=[32] * 5, label_smoothing=0.1, tta=True),
+         "+both": _run(sizes=[32] * 5, mixup=0.4, label_smoothing=0.1, tta=True)},
+        (("+Mixup", "baseline"), ("+label smoothing", "baseline"), ("+both", "baseline"), ("+both", "+Mixup")),
+        metrics=(("accuracy", "validation accuracy", True), ("tta_accuracy", "accuracy with TTA", True),
+                 ("tta_gain", "TTA gain", None), ("seconds", "training time (s)", None)),
+        within_arm=(("tta_accuracy", "accuracy", "with TTA"),)),
 )}
 
 
@@ -287,7 +340,7 @@ def train_once(config: dict, seed: int) -> dict:
         Plain data: accuracy, epoch_accuracy, correct (a 0/1 string over the validation images), seconds,
         calibration figures, and the extra measurements the configuration asks for.
     """
-    from fastai.callback.mixup import MixUp
+    from fastai.callback.mixup import CutMix, MixUp
     from fastai.losses import LabelSmoothingCrossEntropyFlat
 
     from workbook.data import get_dls, get_imagenette
@@ -315,6 +368,8 @@ def train_once(config: dict, seed: int) -> dict:
         cbs.append(MixUp(config["mixup"]))
     if config["cutout"] is not None:
         cbs.append(Cutout(config["cutout"], seed))
+    if config["cutmix"] is not None:
+        cbs.append(CutMix(config["cutmix"]))
     loss = LabelSmoothingCrossEntropyFlat(eps=config["label_smoothing"]) if config["label_smoothing"] else None
     learn = make_learner(dls, model=model, loss_func=loss, cbs=cbs, seed=seed)
     fit_cbs = [ShortValidation(config["epoch_validation"])] if config["epoch_validation"] < 1 else []
@@ -333,6 +388,14 @@ def train_once(config: dict, seed: int) -> dict:
         result["accuracy"] = (predicted == targets).double().mean().item()
         result["correct"] = "".join("1" if ok else "0" for ok in (predicted == targets).tolist())
         result.update(_calibration(probs.float(), targets))
+        if config["tta"]:
+            # fastai's defaults: 0.75 x the mean of 4 passes with the training augmentations + 0.25 x the
+            # plain prediction (beta=0.25), as `python -m workbook.train --tta` measures it.
+            tta_probs, tta_targets = learn.tta(dl=learn.dls.valid)
+            tta_right = tta_probs.argmax(dim=1) == tta_targets
+            result["tta_accuracy"] = tta_right.double().mean().item()
+            result["tta_correct"] = "".join("1" if ok else "0" for ok in tta_right.tolist())
+            result["tta_gain"] = result["tta_accuracy"] - result["accuracy"]
         for other in config["evaluate_with"]:
             other_dls = get_dls(path, stages[-1][0], bs=config["bs"], normalize=other, augment=False, seed=seed)
             result[f"accuracy_fed_{other if other is not None else 'none'}"] = float(
@@ -486,7 +549,8 @@ def arm_values(stored: dict, arm: str, key: str) -> list:
 
 def summarize(stored: dict) -> Summary:
     """Mean ± SE over seeds per arm and metric, and for each comparison the difference paired by seed
-    (and, for accuracy, paired over validation images) with its verdict."""
+    (and, for accuracy, paired over validation images) with its verdict; then, in every arm, the
+    experiment's within-arm comparisons (e.g. the same model with and without TTA)."""
     experiment = _experiment(stored["experiment"])
     summary = Summary()
     for arm in [a for a in experiment.arms if a in stored["runs"]]:        # the declared order
@@ -502,6 +566,22 @@ def summarize(stored: dict) -> Summary:
                      "verdict": verdict(a, b, difference, metric=label, higher_is_better=better)}
             if key == "accuracy":
                 entry["over_images"] = paired_over_images(arm_values(stored, a, "correct"), arm_values(stored, b, "correct"))
+            summary.comparisons.append(entry)
+    labels = {key: label for key, label, _ in experiment.metrics}
+    for arm in summary.arms:
+        for key_a, key_b, label in experiment.within_arm:
+            va, vb = arm_values(stored, arm, key_a), arm_values(stored, arm, key_b)
+            if not va or len(va) != len(vb):
+                continue
+            difference = paired_difference(va, vb)
+            entry = {"a": f"{arm} {label}", "b": f"{arm} without", "metric": key_a, "difference": difference,
+                     "verdict": verdict(f"{arm} {label}", f"{arm} without", difference,
+                                        metric=labels.get(key_b, key_b))}
+            # the per-image record of an accuracy key: "accuracy" -> "correct", "tta_accuracy" -> "tta_correct"
+            per_image = {key: key.replace("accuracy", "correct") for key in (key_a, key_b)}
+            if all(arm_values(stored, arm, per_image[key]) for key in (key_a, key_b)):
+                entry["over_images"] = paired_over_images(arm_values(stored, arm, per_image[key_a]),
+                                                          arm_values(stored, arm, per_image[key_b]))
             summary.comparisons.append(entry)
     return summary
 

@@ -6,8 +6,9 @@
   top-left, top-right, bottom-left, bottom-right, centre) and each crop on its own, optionally with
   the model's prediction for it (:func:`crop_boxes` gives the boxes);
 * :func:`curves_figure`: the training curves of a ``python -m workbook.train`` run;
-* :func:`seed_comparison`, :func:`epoch_curves`, :func:`top_probability_histograms`: stored experiments
-  over seeds (``workbook.experiments``), each seed a point and the mean ± standard error a bar;
+* :func:`seed_comparison`, :func:`epoch_curves`, :func:`budget_comparison`, :func:`top_probability_histograms`:
+  stored experiments over seeds (``workbook.experiments``), each seed a point and the mean ± standard error
+  a bar;
 * :data:`RUN_STYLES` gives each run of a comparison a colour, a marker and a line style.
 
 Notebooks show figures and never save them: nothing a notebook runs writes into the repository; only
@@ -25,7 +26,8 @@ from workbook.data import class_folders, get_imagenette, open_rgb, readable_clas
 from workbook.experiments import arm_values
 
 __all__ = ["CROP_NAMES", "RUN_STYLES", "IMAGES", "crop_boxes", "five_crops_figure", "class_examples_figure",
-           "curves_figure", "epoch_curves", "seed_comparison", "top_probability_histograms", "main"]
+           "curves_figure", "budget_comparison", "epoch_curves", "seed_comparison", "top_probability_histograms",
+           "main"]
 
 if TYPE_CHECKING:
     from workbook.train import RunResult
@@ -249,6 +251,46 @@ def epoch_curves(stored: dict, *, arms=None, ax=None):
         ax.plot(epochs, mean, label=arm, **style)
         ax.fill_between(epochs, mean - se, mean + se, color=style["color"], alpha=0.18)
     ax.set(xlabel="epoch", ylabel="validation accuracy", title="Accuracy after each epoch (mean ± SE over seeds)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def budget_comparison(stored: dict, series: dict, metric: str = "accuracy", *, ax=None, label: str | None = None):
+    """Final `metric` against the training budget (epochs), one line per recipe: the mean ± standard error
+    over seeds as error bars, each seed a faint point.
+
+    Args:
+        stored: a results dict from ``workbook.experiments.load``.
+        series: recipe name -> the arms that train it with different budgets; an arm's budget is the number
+            of epochs in its stored configuration (``len(sizes)``).
+        metric: the per-run key to plot.
+        ax: a matplotlib Axes (default a new figure).
+        label: the y-axis label (default `metric`).
+
+    Returns:
+        The Axes.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
+    unknown = [arm for arms in series.values() for arm in arms if arm not in stored["runs"]]
+    if unknown:
+        raise ValueError(f"arms {unknown} are not in the stored experiment {stored['experiment']!r}; "
+                         f"it has {list(stored['runs'])}")
+    for (name, arms), style in zip(series.items(), RUN_STYLES * len(series)):
+        budgets = np.array([len(stored["config"]["arms"][arm]["sizes"]) for arm in arms])
+        means, ses = zip(*(_mean_se(arm_values(stored, arm, metric)) for arm in arms))
+        ax.errorbar(budgets, means, yerr=ses, label=name, capsize=4, **style)
+        for budget, arm in zip(budgets, arms):
+            values = arm_values(stored, arm, metric)
+            ax.scatter([budget] * len(values), values, color=style["color"], marker=style["marker"], alpha=0.3, s=16)
+    ax.set_xscale("log")
+    ticks = sorted({len(stored["config"]["arms"][arm]["sizes"]) for arms in series.values() for arm in arms})
+    ax.set_xticks(ticks, [str(t) for t in ticks])
+    ax.minorticks_off()
+    ax.set(xlabel="training budget (epochs, one-cycle schedule)", ylabel=label or metric,
+           title=f"{stored['experiment']}: mean ± SE (bars) and seeds (points)")
     ax.legend(fontsize=8)
     return ax
 
