@@ -384,17 +384,12 @@ def train_once(config: dict, seed: int) -> dict:
         seconds = time.perf_counter() - start
         probs, targets = learn.get_preds(dl=learn.dls.valid)
         result = {"seconds": seconds, "epoch_accuracy": epoch_accuracy}
-        predicted = probs.argmax(dim=1)
-        result["accuracy"] = (predicted == targets).double().mean().item()
-        result["correct"] = "".join("1" if ok else "0" for ok in (predicted == targets).tolist())
+        result["accuracy"], result["correct"] = _scored(probs, targets)
         result.update(_calibration(probs.float(), targets))
         if config["tta"]:
             # fastai's defaults: 0.75 x the mean of 4 passes with the training augmentations + 0.25 x the
             # plain prediction (beta=0.25), as `python -m workbook.train --tta` measures it.
-            tta_probs, tta_targets = learn.tta(dl=learn.dls.valid)
-            tta_right = tta_probs.argmax(dim=1) == tta_targets
-            result["tta_accuracy"] = tta_right.double().mean().item()
-            result["tta_correct"] = "".join("1" if ok else "0" for ok in tta_right.tolist())
+            result["tta_accuracy"], result["tta_correct"] = _scored(*learn.tta(dl=learn.dls.valid))
             result["tta_gain"] = result["tta_accuracy"] - result["accuracy"]
         for other in config["evaluate_with"]:
             other_dls = get_dls(path, stages[-1][0], bs=config["bs"], normalize=other, augment=False, seed=seed)
@@ -403,6 +398,12 @@ def train_once(config: dict, seed: int) -> dict:
         if config["train_eval"]:
             result.update(_training_set_figures(learn, path))
     return result
+
+
+def _scored(probs, targets) -> tuple[float, str]:
+    """The accuracy of `probs` and the stored per-image record: "1" for each image it gets right, else "0"."""
+    right = (probs.argmax(dim=1) == targets).tolist()
+    return sum(right) / len(right), "".join("1" if ok else "0" for ok in right)
 
 
 def _training_set_figures(learn, path: Path) -> dict:

@@ -271,22 +271,21 @@ def budget_comparison(stored: dict, series: dict, metric: str = "accuracy", *, a
         The Axes.
     """
     import matplotlib.pyplot as plt
-    import numpy as np
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.6), dpi=90)
     unknown = [arm for arms in series.values() for arm in arms if arm not in stored["runs"]]
     if unknown:
         raise ValueError(f"arms {unknown} are not in the stored experiment {stored['experiment']!r}; "
                          f"it has {list(stored['runs'])}")
+    budget = {arm: len(stored["config"]["arms"][arm]["sizes"]) for arms in series.values() for arm in arms}
     for (name, arms), style in zip(series.items(), RUN_STYLES * len(series)):
-        budgets = np.array([len(stored["config"]["arms"][arm]["sizes"]) for arm in arms])
-        means, ses = zip(*(_mean_se(arm_values(stored, arm, metric)) for arm in arms))
-        ax.errorbar(budgets, means, yerr=ses, label=name, capsize=4, **style)
-        for budget, arm in zip(budgets, arms):
-            values = arm_values(stored, arm, metric)
-            ax.scatter([budget] * len(values), values, color=style["color"], marker=style["marker"], alpha=0.3, s=16)
+        values = [arm_values(stored, arm, metric) for arm in arms]
+        means, ses = zip(*(_mean_se(v) for v in values))
+        ax.errorbar([budget[arm] for arm in arms], means, yerr=ses, label=name, capsize=4, **style)
+        for arm, v in zip(arms, values):
+            ax.scatter([budget[arm]] * len(v), v, color=style["color"], marker=style["marker"], alpha=0.3, s=16)
     ax.set_xscale("log")
-    ticks = sorted({len(stored["config"]["arms"][arm]["sizes"]) for arms in series.values() for arm in arms})
+    ticks = sorted(set(budget.values()))
     ax.set_xticks(ticks, [str(t) for t in ticks])
     ax.minorticks_off()
     ax.set(xlabel="training budget (epochs, one-cycle schedule)", ylabel=label or metric,
