@@ -101,12 +101,14 @@ sandbox-deps:
 
 # The notebooks run under nbval with the reduced training budget (WORKBOOK_FAST=1: one short epoch
 # per training); the outputs nbval compares (# NBVAL_CHECK_OUTPUT cells) never depend on training.
+#
 # The linter first: it takes a second, and a lint error fails the run before the long tests.
 lint: setup
 	$(VENV)/bin/ruff check .
 
-# make test: every test but the end-to-end suite (make test-e2e), then the notebooks under nbval; the slowest
-# 15 tests are listed at the end. make test-quick: only tests that start no kernel, browser or training (slow).
+# make test: every test but the end-to-end suite (make test-e2e) and the notebooks under nbval, in one session
+# (tests/nbval_budget.py gives only the notebooks' kernels WORKBOOK_FAST=1); the slowest 15 are listed at the
+# end. make test-quick: only tests that start no kernel, browser or training (slow).
 # Both run their test files on TEST_WORKERS pytest-xdist workers (one file per worker at a time, so a file's
 # module fixtures and a notebook's cells stay together), each process with one OpenMP thread: torch's default
 # of one thread per core, in several processes at once, spins the cores on each other's waits.
@@ -114,8 +116,8 @@ PYTEST := $(PY) -m pytest -p no:cacheprovider
 TEST_WORKERS ?= $(JOBS)
 PARALLEL_TESTS := -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 test: data browser-deps sandbox-deps lint
-	OMP_NUM_THREADS=1 $(PYTEST) tests -m "not e2e" $(PARALLEL_TESTS) --durations=15
-	WORKBOOK_FAST=1 OMP_NUM_THREADS=1 $(PYTEST) source/$(ASSIGNMENT) $(PARALLEL_TESTS) --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
+	OMP_NUM_THREADS=1 $(PYTEST) tests source/$(ASSIGNMENT) -m "not e2e" $(PARALLEL_TESTS) --durations=15 \
+		-p tests.nbval_budget --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 test-quick: data lint
 	OMP_NUM_THREADS=1 $(PYTEST) tests -m "not slow and not e2e" $(PARALLEL_TESTS) --durations=5
