@@ -1,10 +1,11 @@
 """pytest plugin (`-p tests.nbval_budget`) for the notebooks under nbval in the tests' own session.
 
-`make test` collects the tests and the notebooks in one pytest-xdist session, so the notebooks fill the
-workers' idle minutes. Only the notebooks' kernels get the reduced training budget (WORKBOOK_FAST=1): nbval
-starts a notebook's kernel while its first cell is set up, and that kernel keeps the environment it started
-with; the tests keep theirs. The notebooks' cells count as slow (they start a kernel and train), so they run
-after the slow test files and before the quick ones (tests/conftest.py orders the files).
+`make test` collects the tests and the notebooks in one pytest-xdist session, so the notebooks share the
+workers with the tests instead of running in a second session after the last test. Only the notebooks'
+kernels get the reduced training budget (WORKBOOK_FAST=1): nbval starts a notebook's kernel while its first
+cell is set up, and that kernel keeps the environment it started with; the tests keep theirs. The notebooks'
+cells count as slow (they start a kernel and train), so they run after the slow test files and before the
+quick ones (tests/conftest.py orders the files).
 """
 import os
 from unittest import mock

@@ -1,5 +1,5 @@
 """The nbval plugin of make test: a notebook's kernel starts with the reduced budget, the tests beside it
-keep their own environment (what their fixtures set during setup included)."""
+keep their own environment (what their fixtures set during setup included), and the notebook's cells are slow."""
 import nbformat
 import pytest
 
@@ -35,3 +35,6 @@ def test_only_the_notebook_kernel_gets_the_reduced_budget(pytester, monkeypatch,
     result = pytester.runpytest_subprocess("-p", "tests.nbval_budget", "--nbval", "-p", "no:cacheprovider",
                                            "budget.ipynb", "test_beside.py")
     result.assert_outcomes(passed=3, warnings=0)     # the cell's stored output "1" is what the kernel must print
+    quick = pytester.runpytest_subprocess("-p", "tests.nbval_budget", "--nbval", "-p", "no:cacheprovider",
+                                          "-m", "not slow", "budget.ipynb", "test_beside.py")
+    quick.assert_outcomes(passed=2, deselected=1)    # the notebook's cell counts as slow
