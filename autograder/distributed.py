@@ -30,14 +30,15 @@ from pathlib import Path
 import nbformat
 
 from autograder.sandbox import Limits, SandboxResult, degraded_reasons, run_sandboxed
+from workbook.grading_folder import GRADING_FOLDER, INPUTS_DIR, RESULTS_DIR
 
 __all__ = ["RESOURCE", "RETURN_BYTES", "SandboxRefused", "sandbox_degraded", "record_notebook", "bounded",
            "remote_runner", "cluster_slots", "dask_setup"]
 
 RESOURCE = "grading-sandbox"
 RETURN_BYTES = 256 * 2**20  # executed notebook + recordings a worker sends back for one notebook
-RECORDINGS = Path(".grading") / "outputs"
-INPUTS = Path(".grading") / "inputs"
+RECORDINGS = Path(GRADING_FOLDER) / RESULTS_DIR
+INPUTS = Path(GRADING_FOLDER) / INPUTS_DIR
 RECORDING_NAME = re.compile(r"[\w.-]+\.pt")
 CONNECT_SECONDS = 10  # a scheduler that is up answers at once; connection refused is retried till then
 WAIT_MARGIN_SECONDS = 600  # beyond the notebook's own limit: queueing, and reruns after worker faults

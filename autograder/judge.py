@@ -14,6 +14,7 @@ from autograder.rubric.core import expect_error
 from autograder.safe_load import RecordingRefused, load_recording
 from workbook import variants
 from workbook.recording import call_case
+from workbook.grading_folder import inputs_file, results_file
 from workbook.recording_format import MALFORMED, MalformedRecording, decode_value, encode_arg, encode_value
 
 __all__ = ["write_inputs", "judge", "judge_recording", "record_in_process", "NO_RECORDING"]
@@ -54,8 +55,9 @@ def write_inputs(item: RubricItem, seed: int, folder: Path, device: str = "cpu")
     if item.value_answer is not None:
         return cases
     payload = {"device": device, "cases": [encode_case(c) for c in cases]}
-    (folder / "inputs").mkdir(parents=True, exist_ok=True)
-    torch.save(payload, folder / "inputs" / f"{item.grade_id}.pt")
+    path = inputs_file(folder, item.grade_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path)
     return cases
 
 
@@ -143,7 +145,7 @@ def judge(grade_id: str, cases: list[Case], folder: Path, device: str = "cpu",
     item = REGISTRY.get(grade_id)
     if item is None:
         return Verdict(False, f"no rubric item is defined for grade cell {grade_id!r} (instructor: add one to autograder.rubric)")
-    payload, error = _load(folder / "outputs" / f"{grade_id}.pt")
+    payload, error = _load(results_file(folder, grade_id))
     if error:
         return Verdict(False, error)
     try:

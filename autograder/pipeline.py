@@ -22,6 +22,7 @@ from autograder.distributed import remote_runner
 from autograder.gradebook_lock import GradebookLock
 from autograder.judge import NO_RECORDING, judge, write_inputs
 from autograder.sandbox import Limits, run_sandboxed
+from workbook.grading_folder import GRADING_FOLDER
 from workbook.variants import STUDENT_ENV
 
 __all__ = ["SandboxedExecute", "verdict_outputs"]
@@ -110,7 +111,7 @@ class SandboxedExecute(NbGraderPreprocessor):
         student = resources["nbgrader"]["student"]
         notebook = resources["nbgrader"]["notebook"]
         workdir = Path(self.work_root) / f"{student}-{notebook}-{uuid.uuid4().hex[:8]}"
-        grading = workdir / ".grading"
+        grading = workdir / GRADING_FOLDER
         cases = {}
         for cell in autograded_test_cells(nb):
             grade_id = cell.metadata.nbgrader["grade_id"]

@@ -29,7 +29,6 @@ from jupyter_client.manager import AsyncKernelManager  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 from nbclient.exceptions import DeadKernelError  # noqa: E402
 
-RECORDINGS = Path(".grading") / "outputs"
 NOTEBOOK_TIMEOUT = "the notebook's time limit was reached before this cell ran"
 _PR_SET_DUMPABLE = 4
 
@@ -52,8 +51,8 @@ def copy_inputs(results: int, workdir: Path) -> None:
 _COPIED: dict[str, tuple[int, int]] = {}
 
 
-def copy_back(workdir: Path, outside: int) -> None:
-    """Copy the recordings (regular files only) into the grader's folder."""
+def copy_back(workdir: Path, outside: int, recordings_dir: Path) -> None:
+    """Copy the recordings (regular files only, from `recordings_dir` in the work folder) into the grader's folder."""
     def put(src: Path, rel: str) -> None:
         if src.is_symlink() or not src.is_file():
             return
@@ -64,15 +63,15 @@ def copy_back(workdir: Path, outside: int) -> None:
         fd = os.open(rel, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600, dir_fd=outside)
         with open(fd, "wb") as dst, src.open("rb") as f:
             shutil.copyfileobj(f, dst)
-    recordings = workdir / RECORDINGS
+    recordings = workdir / recordings_dir
     if recordings.is_dir() and not recordings.is_symlink():
-        for part in (".grading", str(RECORDINGS)):
+        for depth in range(1, len(recordings_dir.parts) + 1):
             try:
-                os.mkdir(part, 0o700, dir_fd=outside)
+                os.mkdir(Path(*recordings_dir.parts[:depth]), 0o700, dir_fd=outside)
             except FileExistsError:
                 pass
         for src in recordings.glob("*.pt"):
-            put(src, str(RECORDINGS / src.name))
+            put(src, str(recordings_dir / src.name))
 
 
 class CappedClient(NotebookClient):
@@ -152,6 +151,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--workdir", required=True)
     parser.add_argument("--results-fd", type=int, required=True)
+    parser.add_argument("--recordings", type=Path, required=True, help="the recordings' folder, relative to the work folder")
     parser.add_argument("--cell-timeout", type=int, required=True)
     parser.add_argument("--cell-timeouts", type=json.loads, default={}, help="grade id or cell id -> seconds")
     parser.add_argument("--notebook-timeout", type=int, required=True)
@@ -183,7 +183,7 @@ def main(argv=None) -> int:
             f.write(nbformat.writes(nb))
         os.replace(".executed.ipynb.tmp", "executed.ipynb", src_dir_fd=outside, dst_dir_fd=outside)
         if copies:
-            copy_back(workdir, outside)
+            copy_back(workdir, outside, args.recordings)
 
     def cell_timeout(cell):
         # The reference run's limit of this cell (by grade id, then cell id), else the default.

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from workbook.grading_folder import GRADING_FOLDER
+
 __all__ = ["Mount", "allowlist", "bwrap_options", "kernel_environment", "interpreter", "HOME", "SANDBOX_UID",
            "RUNNER", "THREAD_VARS", "FROM_GRADER"]
 
@@ -174,7 +176,7 @@ def kernel_environment(home: str, grader: Mapping[str, str], extra: Mapping[str,
         from workbook.cache import cache_dir
         env.update(PATH=f"{Path(sys.executable).parent}:/usr/bin:/bin", WORKBOOK_CACHE=str(cache_dir()))
     env.update(HOME=home, LANG="C.UTF-8", TMPDIR="/tmp", MPLCONFIGDIR=f"{home}/.matplotlib",
-               WORKBOOK_GRADING_DIR=f"{home}/.grading", PYTHONDONTWRITEBYTECODE="1")
+               WORKBOOK_GRADING_DIR=f"{home}/{GRADING_FOLDER}", PYTHONDONTWRITEBYTECODE="1")
     return env
 
 

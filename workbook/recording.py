@@ -14,6 +14,7 @@ from pathlib import Path
 
 import torch
 
+from workbook.grading_folder import inputs_file, results_file
 from workbook.recording_format import decode_arg, encode_value
 
 __all__ = ["record", "record_value", "grading_dir", "call_case"]
@@ -50,11 +51,11 @@ def call_case(fn, case: dict, device: str) -> dict:
 
 
 def _write(grade_id: str, payload: dict, folder: Path) -> None:
-    out = folder / "outputs"
-    out.mkdir(parents=True, exist_ok=True)
-    tmp = out / f".{grade_id}.pt.tmp"
+    path = results_file(folder, grade_id)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
     torch.save(payload, tmp)
-    os.replace(tmp, out / f"{grade_id}.pt")
+    os.replace(tmp, path)
 
 
 def record(grade_id: str, fn) -> int | None:
@@ -70,7 +71,7 @@ def record(grade_id: str, fn) -> int | None:
     folder = grading_dir()
     if folder is None:
         return None
-    spec = torch.load(folder / "inputs" / f"{grade_id}.pt", weights_only=True)
+    spec = torch.load(inputs_file(folder, grade_id), weights_only=True)
     device = spec.get("device", "cpu")
     results = [call_case(fn, case, device) for case in spec["cases"]]
     _write(grade_id, {"grade_id": grade_id, "results": results}, folder)

@@ -6,6 +6,8 @@ single-pass iterator, a tensor's device, an object that is not data) becomes a m
 `{MARK: kind, ...}`. This module is the one place that writes and reads those markers, in both
 directions; it lives in `workbook/` because the sandboxed kernel sees only this package.
 
+Where the files lie is `workbook/grading_folder.py`'s.
+
 Inputs (grader -> kernel), `inputs/<grade id>.pt`: `{"device": str, "cases": [{"args": [...],
 "kwargs": {...}, "device"?: str}]}`. `encode_arg` keeps tensors as they are (on the CPU) and marks
 tuples and one-shot iterators; `decode_arg` rebuilds them in the kernel with tensors on the device.
