@@ -30,15 +30,13 @@ from pathlib import Path
 import nbformat
 
 from autograder.sandbox import Limits, SandboxResult, degraded_reasons, run_sandboxed
-from workbook.grading_folder import GRADING_FOLDER, INPUTS_DIR, RESULTS_DIR
+from workbook.grading_folder import INPUTS, RESULTS
 
 __all__ = ["RESOURCE", "RETURN_BYTES", "SandboxRefused", "sandbox_degraded", "record_notebook", "bounded",
            "remote_runner", "cluster_slots", "dask_setup"]
 
 RESOURCE = "grading-sandbox"
 RETURN_BYTES = 256 * 2**20  # executed notebook + recordings a worker sends back for one notebook
-RECORDINGS = Path(GRADING_FOLDER) / RESULTS_DIR
-INPUTS = Path(GRADING_FOLDER) / INPUTS_DIR
 RECORDING_NAME = re.compile(r"[\w.-]+\.pt")
 CONNECT_SECONDS = 10  # a scheduler that is up answers at once; connection refused is retried till then
 WAIT_MARGIN_SECONDS = 600  # beyond the notebook's own limit: queueing, and reruns after worker faults
@@ -94,7 +92,7 @@ def record_notebook(task: dict) -> dict:
             raise SandboxRefused(f"worker {_worker_name()} ran a degraded sandbox, its recording is discarded: "
                                  f"{'; '.join(result.degraded)}")
         # Names are the kernel's choice: one that is not a plain recording name is not the recorder's file.
-        recordings = {p.name: p.read_bytes() for p in sorted((workdir / RECORDINGS).glob("*.pt"))
+        recordings = {p.name: p.read_bytes() for p in sorted((workdir / RESULTS).glob("*.pt"))
                       if p.is_file() and not p.is_symlink() and RECORDING_NAME.fullmatch(p.name)}
         notebook = nbformat.writes(result.notebook) if result.notebook is not None else None
     finally:
@@ -166,9 +164,9 @@ def remote_runner(address: str):
 
 def _unpack(reply: dict, workdir: Path) -> SandboxResult:
     """Write the worker's recordings where the judge reads them; the executed notebook as a result."""
-    (workdir / RECORDINGS).mkdir(parents=True, exist_ok=True)
+    (workdir / RESULTS).mkdir(parents=True, exist_ok=True)
     for name, data in reply["recordings"].items():
-        (workdir / RECORDINGS / _recording_name(name)).write_bytes(data)
+        (workdir / RESULTS / _recording_name(name)).write_bytes(data)
     notebook = nbformat.reads(reply["notebook"], as_version=4) if reply["notebook"] is not None else None
     protections = (f"recorded on Dask worker {reply['worker']} in {reply['seconds']:.1f} s", *reply["protections"])
     return SandboxResult(notebook, reply["status"], reply["message"], reply["isolated"], protections, ())

@@ -44,7 +44,7 @@ import nbformat
 
 from autograder import sandbox_view
 from autograder.sandbox_view import HOME, RUNNER, RUNNER_SOURCE
-from workbook.grading_folder import GRADING_FOLDER, RESULTS_DIR
+from workbook.grading_folder import RESULTS
 
 __all__ = ["SandboxResult", "Limits", "run_sandboxed", "isolation_available", "degraded_reasons",
            "SandboxUnavailable", "REPO_ROOT", "NO_BWRAP"]
@@ -330,7 +330,7 @@ def run_sandboxed(nb: nbformat.NotebookNode, workdir: Path, *, cell_timeout: int
     home = HOME if isolated else str(workdir)
     kernel_env = sandbox_view.kernel_environment(home, os.environ, env or {}, limits.threads, isolated)
     results = os.open(workdir, os.O_RDONLY | os.O_DIRECTORY)
-    runner = ["--workdir", home, "--results-fd", str(results), "--recordings", str(Path(GRADING_FOLDER) / RESULTS_DIR),
+    runner = ["--workdir", home, "--results-fd", str(results), "--recordings", str(RESULTS),
               "--cell-timeout", str(limits.cell_timeout),
               "--notebook-timeout", str(limits.notebook_timeout), "--memory", str(limits.memory_bytes),
               "--output-bytes", str(limits.output_bytes), "--file-bytes", str(limits.file_bytes),

@@ -7,11 +7,13 @@ No torch here: the sandbox and the Dask workers use these names without importin
 """
 from pathlib import Path
 
-__all__ = ["GRADING_FOLDER", "INPUTS_DIR", "RESULTS_DIR", "inputs_file", "results_file"]
+__all__ = ["GRADING_FOLDER", "INPUTS_DIR", "RESULTS_DIR", "INPUTS", "RESULTS", "inputs_file", "results_file"]
 
 GRADING_FOLDER = ".grading"  # in the kernel's work folder
 INPUTS_DIR = "inputs"        # grader -> kernel, one `<grade id>.pt` each
 RESULTS_DIR = "outputs"      # kernel -> grader, one `<grade id>.pt` each
+INPUTS = Path(GRADING_FOLDER, INPUTS_DIR)    # both relative to the kernel's work folder
+RESULTS = Path(GRADING_FOLDER, RESULTS_DIR)
 
 
 def inputs_file(folder: Path, grade_id: str) -> Path:
