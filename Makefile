@@ -102,16 +102,14 @@ sandbox-deps:
 			apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends bubblewrap; \
 		else echo "bubblewrap (bwrap) is missing and cannot be installed here: ask an administrator for the package bubblewrap"; fi; }
 
-# The notebooks run under nbval with the reduced training budget (WORKBOOK_FAST=1: one short epoch
-# per training); the outputs nbval compares (# NBVAL_CHECK_OUTPUT cells) never depend on training.
-#
 # The linter first: it takes a second, and a lint error fails the run before the long tests.
 lint: setup
 	$(VENV)/bin/ruff check .
 
 # make test: every test but the end-to-end suite (make test-e2e) and the notebooks under nbval, in one session
-# (tests/nbval_budget.py gives only the notebooks' kernels WORKBOOK_FAST=1); the slowest 15 are listed at the
-# end. make test-quick: only tests that start no kernel, browser or training (slow).
+# (tests/nbval_budget.py gives only the notebooks' kernels WORKBOOK_FAST=1, one short epoch per training: the
+# outputs nbval compares, # NBVAL_CHECK_OUTPUT cells, never depend on training); the slowest 15 are listed at
+# the end. make test-quick: only tests that start no kernel, browser or training (slow).
 # Both run their test files on TEST_WORKERS pytest-xdist workers (one file per worker at a time, so a file's
 # module fixtures and a notebook's cells stay together), each process with one OpenMP thread: torch's default
 # of one thread per core, in several processes at once, spins the cores on each other's waits.
