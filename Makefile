@@ -53,13 +53,21 @@ help:
 	@echo "make test-hub (root) the nbgrader round trip on the hub in headless Chromium"
 	@echo "make images | bench | browser-deps | sandbox-deps | clean"
 
-# pip compiles the installed files to bytecode on one core; compileall does it on every core. As with pip, a
-# file that does not compile is left to the import (torch ships one in Python 3.12 syntax, never imported here).
+# uv installs the pinned list: it unpacks the wheels (torch's CUDA libraries are 5 GB) and compiles them to
+# bytecode on every core, where pip does both on one. uv reads no pip configuration, so it is handed the package
+# sources pip is configured with on this machine (a mirror or a folder of wheels), and pip's rule for choosing
+# among several sources (the best version from any of them: uv's unsafe-best-match).
+UV_VERSION := 0.13.9
+UV_SOURCES = $(shell $(PYTHON) -m pip config list 2>/dev/null \
+	| sed -n "s/^[^.]*\.\(index-url\|extra-index-url\|find-links\)='\(.*\)'$$/\1 \2/p" \
+	| awk '{for (i = 2; i <= NF; i++) print "--" $$1, $$i}' | sort -u) --index-strategy unsafe-best-match
+# its cache stays in the repository too (the venv hard-links its files)
+UV := UV_CACHE_DIR=$(CURDIR)/.cache/uv $(VENV)/bin/uv
 $(STAMP): requirements.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.txt
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
-	$(PY) -m compileall -qq -j 0 "$$($(PY) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')" || true
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip install --quiet --python $(PY) --compile-bytecode $(UV_SOURCES) -r requirements.txt
+	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .
 	@touch $@
 
 setup: $(STAMP)
