@@ -7,16 +7,19 @@ other processes hold its `GradebookLock` around these calls.
 import hashlib
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 
+import nbgrader
 from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
 from nbgrader.coursedir import CourseDirectory
 
 from autograder.config import ASSIGNMENT, REPO_ROOT, course_config
+from workbook.cache import build_once, cache_dir
 
-__all__ = ["GradingError", "make_api", "require_success", "source_digest", "prepare_gradebook", "read_scores",
+__all__ = ["GradingError", "make_api", "require_success", "source_digest", "prepare_gradebook", "empty_gradebook", "read_scores",
            "gradebook_notes"]
 
 log = logging.getLogger(__name__)
@@ -35,11 +38,41 @@ def _venv_on_path() -> None:
         os.environ["PATH"] = bin_dir + os.pathsep + os.environ.get("PATH", "")
 
 
+def empty_gradebook(course_id: str) -> Path:
+    """A new gradebook of `course_id` as nbgrader makes it, made once per nbgrader release in the cache.
+
+    nbgrader starts every new gradebook by running alembic's command line, a new Python, to learn its
+    schema's version: about 2 s of each new grading root, which copying this file saves.
+    """
+    def write(folder: Path) -> dict:
+        Gradebook(f"sqlite:///{folder / 'gradebook.db'}", course_id).close()
+        return {}
+    params = {"nbgrader": nbgrader.__version__, "course_id": course_id}
+    return build_once(cache_dir() / "gradebooks" / f"{course_id}-nbgrader-{nbgrader.__version__}", params, write) / "gradebook.db"
+
+
+def _start_gradebook(db: Path, course_id: str) -> None:
+    """Start a missing gradebook as a copy of `empty_gradebook` (if that fails, nbgrader makes it itself)."""
+    if db.exists():
+        return
+    partial = db.with_name(f".{db.name}.{os.getpid()}.partial")
+    try:
+        shutil.copyfile(empty_gradebook(course_id), partial)
+        os.link(partial, db)  # never over a gradebook another process started meanwhile
+    except FileExistsError:
+        pass
+    except OSError as e:  # e.g. a read-only cache
+        log.debug("gradebook %s left to nbgrader: %s", db, e)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def make_api(grading_root: Path, **config) -> NbGraderAPI:
     """nbgrader's API on `grading_root`; `config` as `course_config` takes it."""
     (Path(grading_root) / "exchange").mkdir(parents=True, exist_ok=True)  # nbgrader changes into the root
     _venv_on_path()
     settings = course_config(grading_root, **config)
+    _start_gradebook(Path(settings.CourseDirectory.db_url.removeprefix("sqlite:///")), settings.CourseDirectory.course_id)
     return NbGraderAPI(coursedir=CourseDirectory(config=settings), config=settings)
 
 
