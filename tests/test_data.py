@@ -620,7 +620,12 @@ def test_real_samples_are_nested_links_with_the_variant_counts(real_copy):
 @pytest.mark.slow
 def test_a_real_sample_takes_the_same_share_of_every_class_and_small_is_inside_large(tmp_path):
     """A source with more images than a variant keeps: seeded per-class samples, nested across variants."""
-    source = make_synthetic_imagenette(tmp_path, variant="large")         # 700 / 100 per class
+    source = tmp_path / "imagenette"                        # the large variant's counts, 700 / 100 per class;
+    for split, count in zip(("train", "val"), synthetic.VARIANTS["large"]):  # a sample links, never opens, them
+        for name in CLASS_NAMES:
+            (source / split / name).mkdir(parents=True)
+            for i in range(count):
+                (source / split / name / f"{name}_{i:04d}.JPEG").touch()
     small = data.make_subset(source, tmp_path / "subsets", variant="small")
     large = data.make_subset(source, tmp_path / "subsets", variant="large")
     small_files = {p.resolve() for p in small.rglob("*.JPEG")}
