@@ -74,6 +74,15 @@ def copy_back(workdir: Path, outside: int, recordings_dir: Path) -> None:
             put(src, str(recordings_dir / src.name))
 
 
+def _size(msg: dict) -> int:
+    """About how many bytes an output message adds; a stream's text is counted without serializing it again,
+    so that a flood of prints (hundreds of MB a message) is interrupted without delay."""
+    content = msg.get("content", {})
+    if msg["msg_type"] == "stream" and isinstance(content.get("text"), str):
+        return len(content["text"])
+    return len(json.dumps(content, default=str))
+
+
 class CappedClient(NotebookClient):
     """nbclient's client, keeping at most `output_bytes` of outputs per cell; a flooding cell is interrupted."""
 
@@ -125,7 +134,7 @@ class CappedClient(NotebookClient):
     def output(self, outs, msg, display_id, cell_index):
         if msg["msg_type"] == "error":  # the cell's own error always reaches the grader
             return super().output(outs, msg, display_id, cell_index)
-        size = self._sizes.get(cell_index, 0) + len(json.dumps(msg.get("content", {}), default=str))
+        size = self._sizes.get(cell_index, 0) + _size(msg)
         self._sizes[cell_index] = size
         if size <= self.output_bytes:
             return super().output(outs, msg, display_id, cell_index)
