@@ -13,7 +13,7 @@ Limits (each with a fallback, and every fallback named in the grading log, see `
 - time: per cell (nbclient interrupts the cell) and per notebook (every process of the run is killed);
 - memory: RLIMIT_DATA per process (a MemoryError in the cell; unlike RLIMIT_AS it leaves the large
   PROT_NONE address reservations of CUDA and torch alone) and, where this machine lets us create a
-  memory cgroup, a cap on the whole run;
+  memory cgroup, a cap on the whole run (that limit plus the runner's share, `RUNNER_MEMORY`);
 - processes: a pids cgroup (`pids.max`); without one, RLIMIT_NPROC, which Linux does not enforce for
   root (uid 0 outside the namespace), so the log says the limit is missing when the grader runs as root;
 - output: at most `output_bytes` of outputs per cell are kept (the runner drops the rest and interrupts
@@ -64,6 +64,12 @@ class SandboxUnavailable(RuntimeError):
     """bubblewrap is missing or cannot create namespaces, and no unsafe run was asked for."""
 
 
+# The runner's share of the run's memory cap, on top of the kernel's own limit: it holds the notebook and the
+# last output messages (a print flood's are 100-170 MB each). Without it, a kernel near its limit is killed by
+# the cap, losing every later cell, instead of getting a MemoryError in the cell.
+RUNNER_MEMORY = 2**30
+
+
 @dataclass(frozen=True)
 class Limits:
     """Resource limits of one sandboxed run.
@@ -71,7 +77,8 @@ class Limits:
     Args:
         cell_timeout: seconds one cell may run before it is interrupted and marked as timed out.
         notebook_timeout: seconds the whole run may take before every process of it is killed.
-        memory_bytes: data memory one process may allocate (RLIMIT_DATA) and the run's cgroup cap.
+        memory_bytes: data memory one process may allocate (RLIMIT_DATA); the run's cgroup cap is this plus
+            `RUNNER_MEMORY`.
         max_processes: processes and threads the run may have at once.
         output_bytes: outputs kept per cell; the rest is dropped with a note.
         file_bytes: size of one file the notebook writes.
@@ -190,7 +197,7 @@ class Cgroups:
         name = f"{CGROUP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         if (CGROUP_ROOT / "cgroup.controllers").exists():  # cgroup v2
             parent = _own_cgroup("")
-            settings = {"pids": ("pids.max", limits.max_processes), "memory": ("memory.max", limits.memory_bytes)}
+            settings = {"pids": ("pids.max", limits.max_processes), "memory": ("memory.max", limits.memory_bytes + RUNNER_MEMORY)}
             folder = self._make(parent, name)
             if folder is not None:
                 for key, (knob, value) in settings.items():
@@ -198,8 +205,8 @@ class Cgroups:
                         self.enforced[key] = f"cgroup v2 {knob}={value}"
             return
         for controller, knobs in (("pids", [("pids.max", limits.max_processes)]),
-                                  ("memory", [("memory.limit_in_bytes", limits.memory_bytes),
-                                              ("memory.memsw.limit_in_bytes", limits.memory_bytes)])):
+                                  ("memory", [("memory.limit_in_bytes", limits.memory_bytes + RUNNER_MEMORY),
+                                              ("memory.memsw.limit_in_bytes", limits.memory_bytes + RUNNER_MEMORY)])):
             parent = _own_cgroup(controller)
             folder = self._make(parent, name)
             if folder is None:
