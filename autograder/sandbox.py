@@ -195,9 +195,10 @@ class Cgroups:
         self.folders: list[Path] = []
         self.enforced: dict[str, str] = {}
         name = f"{CGROUP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        memory = limits.memory_bytes + RUNNER_MEMORY
         if (CGROUP_ROOT / "cgroup.controllers").exists():  # cgroup v2
             parent = _own_cgroup("")
-            settings = {"pids": ("pids.max", limits.max_processes), "memory": ("memory.max", limits.memory_bytes + RUNNER_MEMORY)}
+            settings = {"pids": ("pids.max", limits.max_processes), "memory": ("memory.max", memory)}
             folder = self._make(parent, name)
             if folder is not None:
                 for key, (knob, value) in settings.items():
@@ -205,8 +206,7 @@ class Cgroups:
                         self.enforced[key] = f"cgroup v2 {knob}={value}"
             return
         for controller, knobs in (("pids", [("pids.max", limits.max_processes)]),
-                                  ("memory", [("memory.limit_in_bytes", limits.memory_bytes + RUNNER_MEMORY),
-                                              ("memory.memsw.limit_in_bytes", limits.memory_bytes + RUNNER_MEMORY)])):
+                                  ("memory", [("memory.limit_in_bytes", memory), ("memory.memsw.limit_in_bytes", memory)])):
             parent = _own_cgroup(controller)
             folder = self._make(parent, name)
             if folder is None:
