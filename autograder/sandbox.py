@@ -15,7 +15,10 @@ Limits (each with a fallback, and every fallback named in the grading log, see `
   PROT_NONE address reservations of CUDA and torch alone) and, where this machine lets us create a
   memory cgroup, a cap on the whole run (that limit plus the runner's share, `RUNNER_MEMORY`);
 - processes: a pids cgroup (`pids.max`); without one, RLIMIT_NPROC, which Linux does not enforce for
-  root (uid 0 outside the namespace), so the log says the limit is missing when the grader runs as root;
+  root (uid 0 outside the namespace), so the log says the limit is missing when the grader runs as root.
+  A notebook that meets the limit once gets an OSError and goes on; one whose processes keep being refused
+  for `FORK_BOMB_SECONDS` (a fork bomb, whose copies fork on after its cell is interrupted and burn every
+  core the machine has) is stopped like a notebook past its time limit;
 - output: at most `output_bytes` of outputs per cell are kept (the runner drops the rest and interrupts
   a flooding cell);
 - files: RLIMIT_FSIZE per file; the work folder is a tmpfs of `disk_bytes` that disappears with the run.
@@ -68,6 +71,9 @@ class SandboxUnavailable(RuntimeError):
 # last output messages (a print flood's are 100-170 MB each). Without it, a kernel near its limit is killed by
 # the cap, losing every later cell, instead of getting a MemoryError in the cell.
 RUNNER_MEMORY = 2**30
+# Forks refused at `pids.max` in every poll for this long: a fork bomb, not a program that met the limit once.
+FORK_BOMB_SECONDS = 2.0
+POLL_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -103,7 +109,7 @@ class Limits:
 class SandboxResult:
     """What came back from one sandboxed run."""
     notebook: nbformat.NotebookNode | None
-    status: str  # "ok", "timeout", "crashed"
+    status: str  # "ok", "timeout", "process_limit" (a fork bomb), "crashed"
     message: str
     isolated: bool
     protections: tuple[str, ...] = ()  # how each limit was enforced in this run
@@ -240,6 +246,16 @@ class Cgroups:
         for folder in self.folders:
             (folder / "cgroup.procs").write_text(str(os.getpid()))
 
+    def refused_forks(self) -> int:
+        """How many times the pids cgroup has refused a new process or thread so far (0 without one)."""
+        for folder in self.folders:
+            try:
+                events = dict(line.split() for line in (folder / "pids.events").read_text().splitlines())
+            except (OSError, ValueError):
+                continue
+            return int(events.get("max", 0))
+        return 0
+
     def kill_all(self) -> None:
         """Kill every task left in the run's cgroups, then remove them."""
         for folder in self.folders:
@@ -363,20 +379,19 @@ def run_sandboxed(nb: nbformat.NotebookNode, workdir: Path, *, cell_timeout: int
     finally:
         for fd in fds:
             os.close(fd)
-    timed_out = False
     try:
-        output, _ = proc.communicate(timeout=limits.notebook_timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
-        _kill_group(proc)
-        output, _ = proc.communicate()
+        stopped, output = _wait(proc, limits.notebook_timeout, cgroups)
     finally:
         _kill_group(proc)
         cgroups.kill_all()
     common = dict(isolated=isolated, protections=tuple(protections), degraded=tuple(degraded))
-    if timed_out:
+    if stopped == "timeout":
         return SandboxResult(_read(workdir), "timeout",
                              f"the notebook ran longer than {limits.notebook_timeout} s and was stopped", **common)
+    if stopped == "process_limit":
+        return SandboxResult(_read(workdir), "process_limit",
+                             f"the notebook kept starting processes beyond its limit of {limits.max_processes} processes "
+                             f"and threads (a fork bomb) and was stopped; later cells never ran", **common)
     text = output.decode(errors="replace")[-2000:]
     executed = _read(workdir)
     if proc.returncode != 0 or executed is None:
@@ -386,6 +401,26 @@ def run_sandboxed(nb: nbformat.NotebookNode, workdir: Path, *, cell_timeout: int
             message = f"the notebook run ended abnormally (exit {proc.returncode}): {text[-300:]}"
         return SandboxResult(executed, "crashed", message, **common)
     return SandboxResult(executed, "ok", "", **common)
+
+
+def _wait(proc: subprocess.Popen, seconds: float, cgroups: Cgroups) -> tuple[str, bytes]:
+    """Wait for the run, reading its output: ("", output) when it ended, ("timeout", output) after `seconds`,
+    ("process_limit", output) at a fork bomb; a stopped run is killed first."""
+    deadline = time.monotonic() + seconds
+    refused, refusing_since, stopped = cgroups.refused_forks(), None, "timeout"
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            return "", proc.communicate(timeout=min(POLL_SECONDS, left))[0]
+        except subprocess.TimeoutExpired:
+            pass
+        now = cgroups.refused_forks()
+        refusing_since = (refusing_since or time.monotonic()) if now > refused else None
+        refused = now
+        if refusing_since is not None and time.monotonic() - refusing_since >= FORK_BOMB_SECONDS:
+            stopped = "process_limit"
+            break
+    _kill_group(proc)
+    return stopped, proc.communicate()[0]
 
 
 def _memfd(text: str) -> int:

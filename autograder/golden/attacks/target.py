@@ -166,7 +166,7 @@ ATTACKS = {
         "fills": {"channel_stats_solution": (
             "import os, time\nfor _ in range(100000):\n    try:\n        os.fork()\n"
             "    except OSError:\n        time.sleep(0.05)")},
-        "earns": [], "may_earn": NORMALIZE, "reason": "",
+        "earns": [], "reason": "fork bomb",
     },
     "kill_kernel": {
         "what": "kills its own kernel after a correct first exercise (the remaining tests must not pass: nbgrader #427)",
