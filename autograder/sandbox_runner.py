@@ -26,6 +26,7 @@ import asyncio  # noqa: E402
 
 import nbformat  # noqa: E402
 from jupyter_client.manager import AsyncKernelManager  # noqa: E402
+from jupyter_client.session import Session  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 from nbclient.exceptions import DeadKernelError  # noqa: E402
 
@@ -72,6 +73,33 @@ def copy_back(workdir: Path, outside: int, recordings_dir: Path) -> None:
                 pass
         for src in recordings.glob("*.pt"):
             put(src, str(recordings_dir / src.name))
+
+
+GARBLED = "garbled"
+
+
+class TolerantSession(Session):
+    """Jupyter's message session, reading a message the kernel garbled as one that answers no request.
+
+    A kernel that meets its memory limit in the middle of a multipart send (a print flood) leaves part of a
+    message on its socket; the next message completes it into one whose signature does not match, and
+    jupyter_client raises, which would end the whole run. nbclient ignores a message with no parent.
+    """
+
+    def feed_identities(self, msg_list, copy=True):
+        try:
+            return super().feed_identities(msg_list, copy)
+        except ValueError:  # no delimiter: deserialize drops it
+            return [], []
+
+    def deserialize(self, msg_list, content=True, copy=True):
+        try:
+            return super().deserialize(msg_list, content, copy)
+        except (ValueError, TypeError, KeyError, IndexError) as e:
+            print(f"[runner] dropped a garbled message from the kernel: {str(e)[:100]}", file=sys.stderr)
+            header = {"msg_id": "", "msg_type": GARBLED}
+            return {"header": header, "msg_id": "", "msg_type": GARBLED, "parent_header": {}, "metadata": {},
+                    "content": {}, "buffers": []}
 
 
 def _size(msg: dict) -> int:
@@ -182,7 +210,7 @@ def main(argv=None) -> int:
     if len(str(workdir)) > 60:
         sockets = Path(tempfile.mkdtemp(prefix="wb-kernel-"))
         atexit.register(shutil.rmtree, sockets, True)
-    km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "kernel"))
+    km = AsyncKernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "kernel"), session=TolerantSession())
     copies = not os.path.samestat(os.fstat(outside), os.stat(workdir))
 
     def save():

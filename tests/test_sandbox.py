@@ -224,8 +224,14 @@ LIMITS_PROBES = {
              "for pid in pids:\n    os.kill(pid, 9)\n    os.waitpid(pid, 0)"),
     "big_file": "open('big.bin', 'wb').write(b'0' * (24 * 2**20))",
     "disk": "for i in range(8):\n    open(f'part{i}.bin', 'wb').write(b'0' * (12 * 2**20))",
-    "flood": "while True:\n    print('x' * 10000)",
     "escape": "import subprocess\nsubprocess.Popen(['sleep', '4321.5'], start_new_session=True)\nprint('spawned')",
+    # last but one: a loaded run once showed the cell after the flood meeting the memory limit (a MemoryError
+    # in the fork of escape's Popen), and escape tests the killing of processes, not that
+    "flood": "while True:\n    print('x' * 10000)",
+    # a message whose signature does not match, as a kernel leaves when it meets its memory limit mid-send
+    "garble": ("kernel = get_ipython().kernel\n"
+               "kernel.iopub_socket.send_multipart([b'stray', b'<IDS|MSG>', b'0' * 64, b'{}', b'{}', b'{}', b'{}'])\n"
+               "print('sent')"),
     "alive": "print('still alive')",
 }
 SMALL = dict(cell_timeout=6, notebook_timeout=150, memory_bytes=2**30, max_processes=64, output_bytes=20_000,
@@ -295,6 +301,12 @@ def test_every_process_is_killed_at_the_end(limited):
     assert "spawned" in _text(cells["escape"])
     left = sp.run(["pgrep", "-f", "sleep 4321.5"], capture_output=True, text=True).stdout.split()
     assert left == []
+
+
+def test_a_garbled_message_from_the_kernel_ends_nothing(limited):
+    result, cells = limited
+    assert "sent" in _text(cells["garble"]) and "still alive" in _text(cells["alive"])
+    assert result.status == "ok", result.message
 
 
 def test_kernel_survives_every_limit(limited):
