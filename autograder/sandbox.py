@@ -17,8 +17,8 @@ Limits (each with a fallback, and every fallback named in the grading log, see `
 - processes: a pids cgroup (`pids.max`); without one, RLIMIT_NPROC, which Linux does not enforce for
   root (uid 0 outside the namespace), so the log says the limit is missing when the grader runs as root.
   A notebook that meets the limit once gets an OSError and goes on; one whose processes keep being refused
-  for `FORK_BOMB_SECONDS` (a fork bomb, whose copies fork on after its cell is interrupted and burn every
-  core the machine has) is stopped like a notebook past its time limit;
+  for `FORK_BOMB_SECONDS` (a fork bomb, whose copies fork on after its cell is interrupted, keeping every
+  core busy until the notebook's limit) is stopped like a notebook past its time limit;
 - output: at most `output_bytes` of outputs per cell are kept (the runner drops the rest and interrupts
   a flooding cell);
 - files: RLIMIT_FSIZE per file; the work folder is a tmpfs of `disk_bytes` that disappears with the run.

@@ -81,9 +81,9 @@ GARBLED = "garbled"
 class TolerantSession(Session):
     """Jupyter's message session, reading a message the kernel garbled as one that answers no request.
 
-    A kernel that meets its memory limit in the middle of a multipart send (a print flood) leaves part of a
-    message on its socket; the next message completes it into one whose signature does not match, and
-    jupyter_client raises, which would end the whole run. nbclient ignores a message with no parent.
+    A print flood near the kernel's memory limit once ended a run with jupyter_client's "Invalid Signature"
+    (most likely a multipart send cut short, whose rest the next message supplied). Raising there would end
+    the whole run, losing every later cell; nbclient ignores a message with no parent.
     """
 
     def feed_identities(self, msg_list, copy=True):
