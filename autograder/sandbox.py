@@ -200,6 +200,7 @@ class Cgroups:
     def __init__(self, limits: Limits):
         self.folders: list[Path] = []
         self.enforced: dict[str, str] = {}
+        self.pids_events: Path | None = None  # the pids cgroup's event counts, where `pids.max` is enforced
         name = f"{CGROUP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
         memory = limits.memory_bytes + RUNNER_MEMORY
         if (CGROUP_ROOT / "cgroup.controllers").exists():  # cgroup v2
@@ -210,6 +211,8 @@ class Cgroups:
                 for key, (knob, value) in settings.items():
                     if self._set(folder, knob, value):
                         self.enforced[key] = f"cgroup v2 {knob}={value}"
+                if "pids" in self.enforced:
+                    self.pids_events = folder / "pids.events"
             return
         for controller, knobs in (("pids", [("pids.max", limits.max_processes)]),
                                   ("memory", [("memory.limit_in_bytes", memory), ("memory.memsw.limit_in_bytes", memory)])):
@@ -221,6 +224,8 @@ class Cgroups:
                 for knob in knobs[1:]:
                     self._set(folder, *knob)
                 self.enforced[controller] = f"cgroup v1 {knobs[0][0]}={knobs[0][1]}"
+                if controller == "pids":
+                    self.pids_events = folder / "pids.events"
 
     def _make(self, parent: Path | None, name: str) -> Path | None:
         if parent is None or not parent.is_dir():
@@ -248,13 +253,12 @@ class Cgroups:
 
     def refused_forks(self) -> int:
         """How many times the pids cgroup has refused a new process or thread so far (0 without one)."""
-        for folder in self.folders:
-            try:
-                events = dict(line.split() for line in (folder / "pids.events").read_text().splitlines())
-            except (OSError, ValueError):
-                continue
-            return int(events.get("max", 0))
-        return 0
+        if self.pids_events is None:
+            return 0
+        try:
+            return int(dict(line.split() for line in self.pids_events.read_text().splitlines()).get("max", 0))
+        except (OSError, ValueError):
+            return 0
 
     def kill_all(self) -> None:
         """Kill every task left in the run's cgroups, then remove them."""
