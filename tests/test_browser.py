@@ -70,7 +70,6 @@ def server_env(grading_root: Path) -> dict:
     env["JUPYTER_CONFIG_PATH"] = str(ROOT)          # nbgrader_config.py, as `make lab` sets it
     env["WORKBOOK_GRADING_ROOT"] = str(grading_root)
     env["WORKBOOK_FAST"] = "1"                     # the reduced training budget, for run-all and Validate
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env
 
 

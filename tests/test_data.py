@@ -563,12 +563,18 @@ def test_module_exports_exist(module):
 
 
 def test_the_command_line_generates_the_embedded_set(monkeypatch, tmp_path, capsys):
-    # `make data` runs `python -m workbook.data`: it builds the set under $WORKBOOK_CACHE/data.
+    # `make data` runs `python -m workbook.synthetic`: it builds the set under $WORKBOOK_CACHE/data.
     monkeypatch.setenv("WORKBOOK_CACHE", str(tmp_path))
-    data.main(["--variant", "tiny", "--label-noise", "0.25"])
+    synthetic.main(["--variant", "tiny", "--label-noise", "0.25"])
     root = tmp_path / "data" / "imagenette-synthetic-tiny-noise25"
     assert capsys.readouterr().out == f"{root}  (80 train + 40 val images, synthetic)\n"
     assert len(list(root.rglob("*.JPEG"))) == 120
+
+
+def test_the_generator_imports_neither_torch_nor_fastai():
+    # what keeps `make data` short on a fresh clone: importing fastai took longer than generating the set
+    code = "import sys, workbook.synthetic; print(sorted({'torch', 'fastai'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "[]\n"
 
 
 def test_generated_folder_is_readable_by_everyone(tiny):

@@ -505,19 +505,6 @@ def seed_dataloaders(dls, seed: int) -> None:
         loader.rng = random.Random(int(seed) * 1000 + index)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """``python -m workbook.data [--variant V] [--label-noise F] [--seed N]``: generate and print the path."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description="Generate the embedded synthetic Imagenette-layout data set.")
-    parser.add_argument("--variant", default="small", choices=sorted(VARIANTS))
-    parser.add_argument("--label-noise", type=float, default=0.0)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    root = make_synthetic_imagenette(variant=args.variant, label_noise=args.label_noise, seed=args.seed)
-    marker = read_marker(root) or {}
-    print(f"{root}  ({marker.get('n_train')} train + {marker.get('n_val')} val images, synthetic)")
-
-
-if __name__ == "__main__":
+if __name__ == "__main__":  # the generator's command line, as before; make data runs it without fastai
+    from workbook.synthetic import main
     main()

@@ -44,7 +44,8 @@ iteration).  Image ``k`` of a class is the same in every variant, so "small" is 
 
 Students never need this module: :func:`workbook.data.get_imagenette` calls
 :func:`make_synthetic_imagenette`, which builds the set once under ``cache_dir()/"data"``
-(:mod:`workbook.cache`); ``python -m workbook.data`` generates it ahead of time (``make data``).
+(:mod:`workbook.cache`); ``python -m workbook.synthetic`` generates it ahead of time (``make data``;
+it imports no fastai, so it starts in a fraction of a second).
 Samples of real Imagenette (:func:`workbook.data.make_subset`) reuse its variants and label noise.
 """
 from __future__ import annotations
@@ -58,7 +59,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from workbook.cache import build_once, cache_dir
+from workbook.cache import build_once, cache_dir, read_marker
 
 __all__ = [
     "CLASS_NAMES", "VARIANTS", "GENERATOR_VERSION", "EDGE_FRACTION", "render_synthetic_image", "synthetic_name",
@@ -370,3 +371,20 @@ def make_synthetic_imagenette(dest: str | os.PathLike | None = None, *, variant:
     return build_once(parent / synthetic_name(variant, label_noise, seed), params,
                       lambda folder: _write_synthetic(folder, variant, label_noise, seed))
 
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m workbook.synthetic [--variant V] [--label-noise F] [--seed N]``: generate and print the path."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Generate the embedded synthetic Imagenette-layout data set.")
+    parser.add_argument("--variant", default="small", choices=sorted(VARIANTS))
+    parser.add_argument("--label-noise", type=float, default=0.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    root = make_synthetic_imagenette(variant=args.variant, label_noise=args.label_noise, seed=args.seed)
+    marker = read_marker(root) or {}
+    print(f"{root}  ({marker.get('n_train')} train + {marker.get('n_val')} val images, synthetic)")
+
+
+if __name__ == "__main__":
+    main()
