@@ -28,6 +28,8 @@ export JUPYTER_CONFIG_DIR := $(CURDIR)/.cache/jupyter/config
 export JUPYTER_DATA_DIR := $(CURDIR)/.cache/jupyter/data
 export IPYTHONDIR := $(CURDIR)/.cache/ipython
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+# Python caches bytecode in the venv at first import (see the stamp below): a setting that forbids it is dropped
+unexport PYTHONDONTWRITEBYTECODE
 
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root,)
 
@@ -59,13 +61,17 @@ help:
 # Bytecode: Python writes it at the first import of each module, instead of uv compiling all ~17,000 installed
 # files (30 of the install's 49 s on 2 cores) of which about a quarter is ever imported. Sandboxed kernels see the
 # venv read-only and cannot write it, so the stamp imports what a grading kernel and the grader import, two
-# processes at once (the torch chain is the long one).
+# processes at once (the torch chain is the long one). The list: what a kernel that imports notebook 03's first cell
+# imported without bytecode, read from sys.modules inside a sandboxed kernel (none is left).
 UV_VERSION := 0.13.9
 UV_SOURCES = $(shell $(PYTHON) -m pip config list 2>/dev/null \
 	| sed -n "s/^[^.]*\.\(index-url\|extra-index-url\|find-links\)='\(.*\)'$$/\1 \2/p" \
 	| awk '{for (i = 2; i <= NF; i++) print "--" $$1, $$i}' | sort -u) --index-strategy unsafe-best-match
-FIRST_IMPORTS := "torch._dynamo, torchvision.models" \
-	"sklearn.model_selection, scipy.stats, matplotlib.pyplot, pandas, ipykernel.ipkernel, matplotlib_inline.backend_inline, nbclient, nbgrader.apps.api, jupyter_server.serverapp, jupyterlab.labapp"
+FIRST_IMPORTS := "torch._dynamo, torchvision.models, fastai.vision.all" \
+	"sklearn.model_selection, scipy.stats, matplotlib.pyplot, pandas, matplotlib_inline.backend_inline, \
+	ipykernel.kernelapp, ipykernel.debugger, debugpy.server.api, IPython.core.completerlib, IPython.core.debugger, \
+	IPython.core.logger, IPython.core.oinspect, IPython.extensions.storemagic, IPython.utils.wildcard, \
+	tornado.platform.asyncio, jupyter_client.manager, nbclient, nbgrader.apps.api, jupyter_server.serverapp, jupyterlab.labapp"
 # its cache stays in the repository too (the venv hard-links its files)
 UV := UV_CACHE_DIR=$(CURDIR)/.cache/uv $(VENV)/bin/uv
 $(STAMP): requirements.txt pyproject.toml
