@@ -7,7 +7,6 @@ from nbgrader.preprocessors import (AssignLatePenalties, CheckCellMetadata, Clea
 from traitlets.config import Config
 
 from autograder.feedback import feedback_config
-from autograder.pipeline import SandboxedExecute
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 ASSIGNMENT = "sizing_and_tta"
@@ -28,6 +27,8 @@ def course_config(grading_root: Path, *, release_root: Path | None = None, fast:
         hide: more folders the kernels must not see (the class's submissions folder).
         late_policy: nbgrader's late penalty: "none" (graded and flagged late) or "zero".
     """
+    from autograder.pipeline import SandboxedExecute  # here: the pipeline imports torch, which the course's names do not need
+
     grading_root = Path(grading_root).resolve()
     c = Config()
     c.CourseDirectory.course_id = COURSE_ID
