@@ -54,6 +54,7 @@ from fastcore.foundation import L
 from PIL import Image
 
 from workbook.cache import build_once, cache_dir, read_marker
+from workbook.data_names import DATA_ENV, DATA_NAMES, REAL_IMAGENETTE, SUBSET_VARIANTS, SYNTHETIC_NAMES, data_name
 from workbook.download import check_imagenette_folder, download_imagenette
 from workbook.synthetic import (CLASS_NAMES, VARIANTS, check_variant_args, make_synthetic_imagenette, name_suffix,
                                 noisy_labels)
@@ -62,16 +63,11 @@ __all__ = [
     "CLASS_NAMES", "VARIANTS", "IMAGENET_STATS", "REAL_IMAGENETTE_URLS", "CorruptImageError", "RGBImage",
     "DATA_NAMES", "DATA_ENV", "IMAGENETTE_CLASS_NAMES", "data_name", "make_subset", "class_folders", "class_names",
     "readable_class_name", "describe_data", "get_imagenette", "open_rgb",
-    "find_corrupt_images", "sorted_image_files", "image_folder_stats", "get_dls", "seed_dataloaders", "main",
+    "find_corrupt_images", "sorted_image_files", "image_folder_stats", "get_dls", "seed_dataloaders",
 ]
 
-SUBSET_VARIANTS = (*VARIANTS, "all")     # samples of real Imagenette (make_subset): the same counts, or all
 IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
-REAL_IMAGENETTE_URLS = {"160": URLs.IMAGENETTE_160, "320": URLs.IMAGENETTE_320, "full": URLs.IMAGENETTE}
-SYNTHETIC_NAMES = {"synthetic": "small", "synthetic-small": "small", "synthetic-large": "large",
-                   "synthetic-tiny": "tiny"}
-DATA_NAMES = (*SYNTHETIC_NAMES, *REAL_IMAGENETTE_URLS)      # the values WORKBOOK_DATA accepts
-DATA_ENV = "WORKBOOK_DATA"
+REAL_IMAGENETTE_URLS = dict(zip(REAL_IMAGENETTE, (URLs.IMAGENETTE_160, URLs.IMAGENETTE_320, URLs.IMAGENETTE)))
 # Imagenette's WordNet ids and their words (the class list of https://github.com/fastai/imagenette).
 IMAGENETTE_CLASS_NAMES = {
     "n01440764": "tench", "n02102040": "English springer", "n02979186": "cassette player",
@@ -167,22 +163,6 @@ def make_subset(source: str | os.PathLike, dest: str | os.PathLike | None = None
 # --------------------------------------------------------------------------------------------
 # Choosing the data set (WORKBOOK_DATA), naming its classes
 # --------------------------------------------------------------------------------------------
-def data_name() -> str:
-    """The data set every notebook and ``workbook.train`` use: ``$WORKBOOK_DATA``, default "synthetic".
-
-    Set ``WORKBOOK_DATA=160`` (or 320, full) to switch everything to real Imagenette, downloaded by
-    fastai or read from ``$IMAGENETTE_PATH``.
-
-    Raises:
-        ValueError: the variable names no data set.
-    """
-    name = os.environ.get(DATA_ENV, "").strip() or "synthetic"
-    if name not in DATA_NAMES:
-        raise ValueError(f"{DATA_ENV}={name!r} is not a data set: set it to one of {', '.join(DATA_NAMES)} "
-                         f"(or unset it for the embedded synthetic set)")
-    return name
-
-
 def get_imagenette(name: str | None = None, *, variant: str | None = None, label_noise: float = 0.0,
                    seed: int = 0, url: str | None = None, dest: str | os.PathLike | None = None) -> Path:
     """Folder of an Imagenette-layout data set (``train/<class>/*``, ``val/<class>/*``).

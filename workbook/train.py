@@ -50,9 +50,8 @@ import numpy as np
 __all__ = ["TrainConfig", "EpochRow", "RunResult", "DATA_NAMES", "ARCHS", "build_parser", "parse_config",
            "parse_schedule", "regularisation", "train", "write_results", "main", "RESULT_COLUMNS"]
 
-from workbook.data import DATA_NAMES as _DATASETS
-from workbook.data import REAL_IMAGENETTE_URLS, SUBSET_VARIANTS, SYNTHETIC_NAMES
-from workbook.plots import curves_figure
+from workbook.data_names import DATA_NAMES as _DATASETS
+from workbook.data_names import REAL_IMAGENETTE, SUBSET_VARIANTS, SYNTHETIC_NAMES, data_name
 
 # --data accepts the names of get_imagenette and the folder names of the embedded variants.
 DATA_NAMES = {**{name: name for name in _DATASETS},
@@ -298,7 +297,6 @@ def parse_config(argv=None, *, cuda_available: bool | None = None, fast: bool | 
     args = parser.parse_args(argv)
 
     if args.data is None:
-        from workbook.data import data_name
         try:
             args.data = data_name()
         except ValueError as error:
@@ -463,7 +461,7 @@ def train(config: TrainConfig) -> RunResult:
 
     device = torch.device(config.device)
     # Real Imagenette: every image (the notebooks' default is a 1,500-image sample).
-    variant = config.variant or ("all" if config.data in REAL_IMAGENETTE_URLS else None)
+    variant = config.variant or ("all" if config.data in REAL_IMAGENETTE else None)
     path = get_imagenette(config.data, variant=variant)
     cbs, loss_func = regularisation(config)
     clock = _EpochClock()
@@ -565,6 +563,8 @@ def write_results(result: RunResult, out: Path | None = None) -> dict:
                "tta_accuracy": result.tta_accuracy, "total_time_s": result.total_time_s,
                "epochs": [asdict(r) for r in result.rows]}
     paths["json"].write_text(json.dumps(summary, indent=2) + "\n")
+    from workbook.plots import curves_figure  # here: plots imports fastai, which --help and argument errors do not need
+
     fig = curves_figure(result)
     fig.savefig(paths["png"])
     return paths
@@ -601,9 +601,9 @@ def main(argv=None) -> int:
         cannot be read (the message names the file).  Bad arguments exit with status 2 through
         argparse (SystemExit).
     """
-    from workbook.data import CorruptImageError
-
     config = parse_config(argv)
+    from workbook.data import CorruptImageError  # after the arguments: it imports fastai
+
     try:
         result = train(config)
     except (ConnectionError, FileNotFoundError, CorruptImageError) as error:
