@@ -61,8 +61,8 @@ help:
 # Bytecode: Python writes it at the first import of each module, instead of uv compiling all ~17,000 installed
 # files (30 of the install's 49 s on 2 cores) of which about a quarter is ever imported. Sandboxed kernels see the
 # venv read-only and cannot write it, so the stamp imports what a grading kernel and the grader import, two
-# processes at once (the torch chain is the long one). The list: what a kernel that imports notebook 03's first cell
-# imported without bytecode, read from sys.modules inside a sandboxed kernel (none is left).
+# processes at once (the torch chain is the long one). bench/kernel_bytecode.py lists what a sandboxed kernel running
+# every notebook's imports still compiles for itself (none, with this list).
 UV_VERSION := 0.13.9
 UV_SOURCES = $(shell $(PYTHON) -m pip config list 2>/dev/null \
 	| sed -n "s/^[^.]*\.\(index-url\|extra-index-url\|find-links\)='\(.*\)'$$/\1 \2/p" \
