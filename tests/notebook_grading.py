@@ -4,8 +4,10 @@ the trusted judge), shared by the tests/test_grading_<concept>.py modules.
 A module subclasses `NotebookGrading` as `TestGrading...` and sets `NOTEBOOK` and `SUBMISSIONS`
 ({name: (fills of solution cells, the checks that submission must lose)}). The class grades one
 class of students: the reference (every autograded point), the blank release (none) and each whole
-submission, the reference notebook with the given cells replaced. Two notebooks grade at once (`jobs=2`):
-tests/test_parallel_grading.py shows that parallel grading gives exactly the grades of serial grading.
+submission, the reference notebook with the given cells replaced. One notebook grades at a time (`jobs=1`):
+the other pytest worker keeps the second core busy, and with two kernels per core the notebooks' kernels
+used 9% more CPU in all (360 against 327 CPU-s, one suite run each). tests/test_parallel_grading.py shows
+that parallel grading gives exactly the grades of serial grading.
 """
 import nbformat
 import pytest
@@ -42,7 +44,7 @@ class NotebookGrading:
         write_submission(subs / "blank", notebooks=[cls.NOTEBOOK])
         for name, (fills, _) in cls.SUBMISSIONS.items():
             write_submission(subs / name, {cls.NOTEBOOK: fills}, reference=True, notebooks=[cls.NOTEBOOK])
-        return {r.student: r for r in grade_class(subs, root / "grading", feedback=False, jobs=2)}
+        return {r.student: r for r in grade_class(subs, root / "grading", feedback=False, jobs=1)}
 
     def verdict(self, class_root, student: str, grade_id: str) -> str:
         """What the graded cell `grade_id` of `student`'s autograded notebook says."""

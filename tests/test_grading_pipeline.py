@@ -27,7 +27,7 @@ def graded(tmp_path_factory):
     write_submission(subs / "seed_student", {"01_imagenette": SEED_ANSWERS}, reference=True, notebooks=["01_imagenette"])
     for name, attack in normalization_attacks.ATTACKS.items():
         write_submission(subs / f"attack_{name}", {NOTEBOOK: attack["fills"]}, notebooks=[NOTEBOOK])
-    results = {r.student: r for r in grade_class(subs, root / "grading", jobs=2)}
+    results = {r.student: r for r in grade_class(subs, root / "grading", jobs=1)}  # as tests/notebook_grading.py says
     write_csv(list(results.values()), root / "grades.csv")
     return root, results
 
