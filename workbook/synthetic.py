@@ -63,7 +63,7 @@ from workbook.cache import build_once, cache_dir, read_marker
 
 __all__ = [
     "CLASS_NAMES", "VARIANTS", "GENERATOR_VERSION", "EDGE_FRACTION", "render_synthetic_image", "synthetic_name",
-    "make_synthetic_imagenette", "check_variant_args", "name_suffix", "noisy_labels",
+    "make_synthetic_imagenette", "check_variant_args", "name_suffix", "noisy_labels", "main",
 ]
 
 # The ten classes, in the order of fastai's vocabulary (sorted folder names).
