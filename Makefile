@@ -58,11 +58,13 @@ help:
 # uses one. uv reads no pip configuration, so it is handed the package sources pip is configured with on this
 # machine (a mirror or a folder of wheels), and pip's rule for choosing among several sources (the best version
 # from any of them: uv's unsafe-best-match).
-# Bytecode: Python writes it at the first import of each module, instead of uv compiling all ~17,000 installed
-# files (30 of the install's 49 s on 2 cores) of which about a quarter is ever imported. Sandboxed kernels see the
+# Bytecode: Python writes it at the first import of each module, instead of uv compiling all ~17,500 installed
+# files (26.7 s on 2 cores with compileall), of which about a quarter is ever imported. Sandboxed kernels see the
 # venv read-only and cannot write it, so the stamp imports what a grading kernel and the grader import, two
 # processes at once (the torch chain is the long one). bench/kernel_bytecode.py lists what a sandboxed kernel running
-# every notebook's imports still compiles for itself (none, with this list).
+# every notebook's imports, an error, an interrupt and an output flood still compiles for itself (none, with this list;
+# IPython's tracebacks import stack_data and pygments' lexer). (debugpy warns about frozen modules on
+# import, a warning for debugging sessions that PYDEVD_DISABLE_FILE_VALIDATION turns off.)
 UV_VERSION := 0.13.9
 UV_SOURCES = $(shell $(PYTHON) -m pip config list 2>/dev/null \
 	| sed -n "s/^[^.]*\.\(index-url\|extra-index-url\|find-links\)='\(.*\)'$$/\1 \2/p" \
@@ -71,7 +73,8 @@ FIRST_IMPORTS := "torch._dynamo, torchvision.models, fastai.vision.all" \
 	"sklearn.model_selection, scipy.stats, matplotlib.pyplot, pandas, matplotlib_inline.backend_inline, \
 	ipykernel.kernelapp, ipykernel.debugger, debugpy.server.api, IPython.core.completerlib, IPython.core.debugger, \
 	IPython.core.logger, IPython.core.oinspect, IPython.extensions.storemagic, IPython.utils.wildcard, \
-	tornado.platform.asyncio, jupyter_client.manager, nbclient, nbgrader.apps.api, jupyter_server.serverapp, jupyterlab.labapp"
+	tornado.platform.asyncio, zmq.utils.garbage, stack_data, pygments.lexers.python, pygments.formatters.terminal256, \
+	pygments.console, jupyter_client.manager, nbclient, nbgrader.apps.api, jupyter_server.serverapp, jupyterlab.labapp"
 # its cache stays in the repository too (the venv hard-links its files)
 UV := UV_CACHE_DIR=$(CURDIR)/.cache/uv $(VENV)/bin/uv
 $(STAMP): requirements.txt pyproject.toml
@@ -79,7 +82,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(UV) pip install --quiet --python $(PY) $(UV_SOURCES) -r requirements.txt
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .
-	printf '%s\n' $(FIRST_IMPORTS) | xargs -P 2 -I{} $(PY) -W ignore -c 'import {}'
+	printf '%s\n' $(FIRST_IMPORTS) | PYDEVD_DISABLE_FILE_VALIDATION=1 xargs -P 2 -I{} $(PY) -W ignore -c 'import {}'
 	@touch $@
 
 setup: $(STAMP)
