@@ -1,10 +1,11 @@
 """Runs inside the sandbox: copy the grader's inputs in, then execute the notebook with nbclient.
 
 Started by `autograder.sandbox.run_sandboxed` (inside bubblewrap, from a read-only copy of this file);
-not meant to be run by hand. It imports nothing of the autograder. `--results-fd` is a descriptor of
-the grader's folder for this run, the runner's only way out: it copies the inputs from there into the
-work folder and writes the executed notebook and the recordings (regular files only) back. The runner
-makes itself non-dumpable first, so the kernel (same uid) cannot open that descriptor through /proc.
+not meant to be run by hand. It imports nothing of the autograder (of workbook, the output cap its kernel
+uses). `--results-fd` is a descriptor of the grader's folder for this run, the runner's only way out: it
+copies the inputs from there into the work folder and writes the executed notebook and the recordings
+(regular files only) back. The runner makes itself non-dumpable first, so the kernel (same uid) cannot
+open that descriptor through /proc.
 """
 import argparse
 import atexit
@@ -29,6 +30,8 @@ from jupyter_client.manager import AsyncKernelManager  # noqa: E402
 from jupyter_client.session import Session  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 from nbclient.exceptions import DeadKernelError  # noqa: E402
+
+from workbook.output_cap import CAP_ENV  # noqa: E402
 
 NOTEBOOK_TIMEOUT = "the notebook's time limit was reached before this cell ran"
 _PR_SET_DUMPABLE = 4
@@ -229,12 +232,16 @@ def main(argv=None) -> int:
 
     # The run stops itself a little before the grader's hard kill, so the notebook so far comes back.
     deadline = time.monotonic() + max(1, args.notebook_timeout - 10)
+    # The kernel drops a cell's output past twice the limit: more than the limit reaches us (the interrupt below),
+    # and a print loop cannot fill the kernel's memory before the interrupt lands (workbook/output_cap.py).
+    os.environ[CAP_ENV] = str(2 * args.output_bytes)
     client = CappedClient(nb, km=km, timeout=args.cell_timeout, timeout_func=cell_timeout, allow_errors=True,
                           interrupt_on_timeout=True, output_bytes=args.output_bytes, deadline=deadline, save=save,
                           error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell ran longer than its time limit",
                                             "traceback": ["CellTimeoutError: the cell ran longer than its time limit"]},
                           kernel_name="python3", resources={"metadata": {"path": str(workdir)}},
-                          extra_arguments=["--HistoryManager.hist_file=:memory:"])
+                          extra_arguments=["--HistoryManager.hist_file=:memory:",
+                                           "--IPKernelApp.outstream_class=workbook.output_cap.CappedOutStream"])
     status = 0
     try:
         client.execute()
