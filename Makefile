@@ -60,8 +60,8 @@ help:
 # from any of them: uv's unsafe-best-match).
 # Bytecode: Python writes it at the first import of each module, instead of uv compiling all ~17,500 installed
 # files (26.7 s on 2 cores with compileall), of which about a quarter is ever imported. Sandboxed kernels see the
-# venv read-only and cannot write it, so the stamp imports what a grading kernel and the grader import, two
-# processes at once (the torch chain is the long one). bench/kernel_bytecode.py lists what a sandboxed kernel running
+# venv read-only and cannot write it, so the stamp imports what a grading kernel and the grader import (and
+# JupyterLab's server, for make lab), two processes at once (the torch chain is the long one). bench/kernel_bytecode.py lists what a sandboxed kernel running
 # every notebook's imports, an error, an interrupt and an output flood still compiles for itself (none, with this list;
 # IPython's tracebacks import stack_data and pygments' lexer). (debugpy warns about frozen modules on
 # import, a warning for debugging sessions that PYDEVD_DISABLE_FILE_VALIDATION turns off.)

@@ -39,14 +39,14 @@ def first_cells() -> list[str]:
 
 
 def main() -> None:
-    nb = new_notebook(cells=[new_code_cell(source) for source in [*first_cells(), *MISHAPS, LIST_MISSING]])
+    firsts = first_cells()
+    nb = new_notebook(cells=[new_code_cell(source) for source in [*firsts, *MISHAPS, LIST_MISSING]])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     with tempfile.TemporaryDirectory() as folder:
         result = run_sandboxed(nb, Path(folder) / "run", hide=[], limits=LIMITS)
     if result.status != "ok" or result.notebook is None:
         raise SystemExit(f"the kernel did not finish: {result.status} {result.message}")
-    firsts = result.notebook.cells[:len(first_cells())]
-    errors = [o for c in firsts for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    errors = [o for c in result.notebook.cells[:len(firsts)] for o in c.get("outputs", []) if o.get("output_type") == "error"]
     if errors:
         raise SystemExit(f"a first cell failed: {errors[0].get('ename')}: {errors[0].get('evalue')}")
     installed, missing, *names = "".join(o.get("text", "") for o in result.notebook.cells[-1].outputs).split(" ", 2)

@@ -227,7 +227,7 @@ LIMITS_PROBES = {
     "big_file": "open('big.bin', 'wb').write(b'0' * (24 * 2**20))",
     "disk": "for i in range(8):\n    open(f'part{i}.bin', 'wb').write(b'0' * (12 * 2**20))",
     "escape": "import subprocess\nsubprocess.Popen(['sleep', '4321.5'], start_new_session=True)\nprint('spawned')",
-    # last but one: a loaded run once showed the cell after the flood meeting the memory limit (a MemoryError
+    # after escape: a loaded run once showed the cell after the flood meeting the memory limit (a MemoryError
     # in the fork of escape's Popen), and escape tests the killing of processes, not that
     "flood": "while True:\n    print('x' * 10000)",
     # a message whose signature does not match, as a kernel leaves when it meets its memory limit mid-send
