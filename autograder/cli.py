@@ -50,6 +50,9 @@ def main(argv=None) -> int:
                             f"at least {NOTEBOOK_FLOOR})")
     grade.add_argument("--memory-mb", type=int, help="memory of one kernel process in MiB (default 6144)")
     grade.add_argument("--source", type=Path, help="master notebooks folder (default: source/)")
+    grade.add_argument("--run-experiments", action="store_true",
+                       help="also run the cells the masters tag `experiment` (training and timing for the students "
+                            "to look at; no grade depends on them, so they are left out by default)")
     grade.add_argument("--unsafe-no-sandbox", action="store_true",
                        help="grade without bubblewrap: kernels see the whole machine (named in the table and CSVs)")
     args = parser.parse_args(argv)
@@ -60,7 +63,8 @@ def main(argv=None) -> int:
             print(f"release written to {args.out}")
             return 0
         sandbox = {k: v for k, v in (("cell_timeout", args.cell_timeout), ("notebook_timeout", args.notebook_timeout),
-                                     ("memory_bytes", args.memory_mb and args.memory_mb * 2**20)) if v}
+                                     ("memory_bytes", args.memory_mb and args.memory_mb * 2**20),
+                                     ("run_experiments", args.run_experiments)) if v}
         jobs = 1 if args.jobs is None else args.jobs
         if args.scheduler:
             sandbox["scheduler"] = args.scheduler

@@ -5,12 +5,18 @@ student's own kernel (where `assert` and every helper can be patched). `Sandboxe
 place: it writes each check's inputs, runs the notebook in `autograder.sandbox`, copies the
 student's outputs into the trusted notebook, and then replaces the outputs of every autograded test
 cell with the judge's verdict, which nbgrader's `SaveAutoGrades` turns into points as usual.
+
+Cells the master notebook tags `experiment` (training, timing and their figures, for the student to look at)
+are left out of the run unless `run_experiments` is set: no grade depends on them, a run under the reduced
+budget shows nothing of their effect, and they are most of a notebook's grading time. Which cells are
+experiments comes from the master, never from the submission.
 """
 import contextlib
 import shutil
 import uuid
 from pathlib import Path
 
+import nbformat
 from nbformat import NotebookNode
 from nbgrader import utils
 from nbgrader.preprocessors import NbGraderPreprocessor
@@ -25,7 +31,11 @@ from autograder.sandbox import Limits, run_sandboxed
 from workbook.grading_folder import GRADING_FOLDER
 from workbook.variants import STUDENT_ENV
 
-__all__ = ["SandboxedExecute", "verdict_outputs"]
+__all__ = ["SandboxedExecute", "verdict_outputs", "experiment_cells", "EXPERIMENT_TAG", "NOT_RUN"]
+
+EXPERIMENT_TAG = "experiment"
+NOT_RUN = ("Not run when grading: this cell is an experiment for you to look at, and no grade depends on it. "
+           "Your own run's outputs are in the notebook you submitted.\n")
 
 def verdict_outputs(verdict: Verdict) -> list[NotebookNode]:
     """The outputs a graded cell shows: a line of text when passed, an error naming the reason when not.
@@ -67,6 +77,20 @@ def _no_recording_message(nb: NotebookNode, cell: NotebookNode) -> str:
     return f"{text[0].upper()}{text[1:]}. So the grader received nothing from this cell to check"
 
 
+def experiment_cells(master: Path) -> frozenset[str]:
+    """Ids of the cells `master` tags `experiment` (none when it is missing or unreadable)."""
+    try:
+        cells = nbformat.read(master, as_version=4).cells
+    except Exception:
+        return frozenset()
+    return frozenset(c.get("id") for c in cells if c.get("id") and EXPERIMENT_TAG in c.get("metadata", {}).get("tags", []))
+
+
+def _left_out(cell: NotebookNode, ids: frozenset[str]) -> bool:
+    """Whether the run leaves `cell` out: a code cell of `ids` (a graded or solution cell never is)."""
+    return cell.cell_type == "code" and cell.get("id") in ids and not utils.is_grade(cell) and not utils.is_solution(cell)
+
+
 def autograded_test_cells(nb: NotebookNode) -> list[NotebookNode]:
     return [c for c in nb.cells if c.cell_type == "code" and utils.is_grade(c) and not utils.is_solution(c)]
 
@@ -84,6 +108,8 @@ class SandboxedExecute(NbGraderPreprocessor):
     work_root = Unicode(help="Folder for the sandboxes' working folders.").tag(config=True)
     hide = List(Unicode(), help="Folders the kernel must not see (gradebook, submissions).").tag(config=True)
     fast = Bool(True, help="Run training cells with the reduced budget (WORKBOOK_FAST=1).").tag(config=True)
+    run_experiments = Bool(False, help="Also run the cells the master tags `experiment` (left out by default: "
+                           "no grade depends on them).").tag(config=True)
     keep_workdirs = Bool(False, help="Keep sandbox folders for debugging.").tag(config=True)
     device = Unicode("cpu", help="Device the recorder moves inputs to.").tag(config=True)
     gpu = Unicode("", help="CUDA_VISIBLE_DEVICES of the kernel ('' keeps the grader's).").tag(config=True)
@@ -125,13 +151,18 @@ class SandboxedExecute(NbGraderPreprocessor):
         if self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = self.gpu
         run = remote_runner(self.scheduler) if self.scheduler else run_sandboxed
+        skipped = frozenset() if self.run_experiments else experiment_cells(Path(self.reference_folder) / f"{notebook}.ipynb")
+        to_run = nbformat.from_dict({**nb, "cells": [c for c in nb.cells if not _left_out(c, skipped)]})
         with self.gradebook_lock.released() if self.gradebook_lock else contextlib.nullcontext():
-            result = run(nb, workdir, hide=[Path(p) for p in self.hide], env=env, limits=self.limits(notebook),
+            result = run(to_run, workdir, hide=[Path(p) for p in self.hide], env=env, limits=self.limits(notebook),
                          unsafe=self.allow_unsafe)
         for line in result.degraded:
             self.log.warning("SANDBOX DEGRADED for %s/%s: %s", student, notebook, line)
         self.log.info("sandbox of %s/%s: %s", student, notebook, "; ".join(result.protections))
         self._copy_outputs(nb, result.notebook)
+        for cell in nb.cells:
+            if _left_out(cell, skipped):
+                cell.outputs = [NotebookNode(output_type="stream", name="stdout", text=NOT_RUN)]
         for cell in autograded_test_cells(nb):
             grade_id = cell.metadata.nbgrader["grade_id"]
             verdict = judge(grade_id, cases.get(grade_id, []), grading, self.device, student)
