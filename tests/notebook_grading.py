@@ -16,6 +16,7 @@ from autograder.rubric import REGISTRY
 from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.grading import grade_class
 from autograder.golden.build import write_submission
+from autograder.pipeline import NOT_RUN, experiment_cells
 
 
 def autograded_points(notebook: str) -> dict[str, float]:
@@ -23,6 +24,22 @@ def autograded_points(notebook: str) -> dict[str, float]:
     cells = nbformat.read(REPO_ROOT / "source" / ASSIGNMENT / f"{notebook}.ipynb", as_version=4).cells
     grades = [c.metadata.get("nbgrader", {}) for c in cells]
     return {g["grade_id"]: g["points"] for g in grades if g.get("grade") and g.get("grade_id") in REGISTRY}
+
+
+def assert_runs_without_experiments(grading_root, student: str, notebook: str) -> None:
+    """In `student`'s autograded `notebook`, the master's experiment cells say they did not run, and every other
+    code cell ran without an error."""
+    master = REPO_ROOT / "source" / ASSIGNMENT / f"{notebook}.ipynb"
+    experiments = experiment_cells(master)
+    assert experiments, f"{notebook} tags no experiment cell"
+    path = grading_root / "autograded" / student / ASSIGNMENT / f"{notebook}.ipynb"
+    for cell in (c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"):
+        texts = [o.get("text", "") for o in cell.outputs]
+        if cell.get("id") in experiments:
+            assert texts == [NOT_RUN] and cell.execution_count is None, cell.source[:80]
+        else:
+            assert cell.execution_count is not None and NOT_RUN not in texts, cell.source[:80]
+            assert not any(o.get("output_type") == "error" for o in cell.outputs), (cell.source[:80], cell.outputs)
 
 
 class NotebookGrading:
@@ -63,6 +80,10 @@ class NotebookGrading:
     def test_reference_earns_full_marks(self, graded):
         assert graded["reference"].status == "graded"
         assert self.autograded(graded["reference"]) == autograded_points(self.NOTEBOOK)
+
+    def test_reference_runs_every_cell_but_the_experiments(self, class_root, graded):
+        """Leaving out the master's experiment cells breaks no other cell of the reference."""
+        assert_runs_without_experiments(class_root / "grading", "reference", self.NOTEBOOK)
 
     def test_blank_release_earns_nothing(self, graded):
         assert graded["blank"].status == "graded"

@@ -2,10 +2,14 @@
 the trusted judge, then CSV and HTML feedback."""
 import csv
 
+import nbformat
 import pytest
 
 from autograder.rubric import REGISTRY
+from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.grading import grade_class
+from autograder.pipeline import EXPERIMENT_TAG, NOT_RUN, experiment_cells
+from tests.notebook_grading import assert_runs_without_experiments
 from autograder.reports import write_csv
 from autograder.golden.build import SEED_ANSWERS, function_source, write_submission
 from autograder.golden.attacks import normalization as normalization_attacks
@@ -27,9 +31,28 @@ def graded(tmp_path_factory):
     write_submission(subs / "seed_student", {"01_imagenette": SEED_ANSWERS}, reference=True, notebooks=["01_imagenette"])
     for name, attack in normalization_attacks.ATTACKS.items():
         write_submission(subs / f"attack_{name}", {NOTEBOOK: attack["fills"]}, notebooks=[NOTEBOOK])
+    _retag(write_submission(subs / "retagged", reference=True, notebooks=[NOTEBOOK]) / f"{NOTEBOOK}.ipynb")
     results = {r.student: r for r in grade_class(subs, root / "grading", jobs=1)}  # as tests/notebook_grading.py says
     write_csv(list(results.values()), root / "grades.csv")
     return root, results
+
+
+def _retag(path):
+    """A student who moves the experiment tag: off the master's experiment cells, onto a solution and a graded
+    cell, and who prints from an experiment cell."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if EXPERIMENT_TAG in tags:
+            cell.metadata["tags"] = [t for t in tags if t != EXPERIMENT_TAG]
+            cell.source = "print('the student ran this')\n" + cell.source
+        elif cell.metadata.get("nbgrader", {}).get("grade_id") in ("channel_stats_solution", "channel_stats_values"):
+            cell.metadata["tags"] = [*tags, EXPERIMENT_TAG]
+    nbformat.write(nb, path)
+
+
+def autograded_notebook(root, student, notebook=NOTEBOOK):
+    return nbformat.read(root / "grading" / "autograded" / student / ASSIGNMENT / f"{notebook}.ipynb", as_version=4)
 
 
 def cells(result, notebook=NOTEBOOK):
@@ -108,7 +131,6 @@ def test_submissions_are_not_modified(graded, tmp_path):
 def test_table_notes_the_points_left_to_grade_by_hand(graded):
     """Written answers (manually graded cells, and tasks) are counted in a note, not silently as zeros."""
     import json
-    from autograder.config import REPO_ROOT
     by_hand = 0.0
     for name in NOTEBOOKS:
         for cell in json.loads((REPO_ROOT / "source" / "sizing_and_tta" / f"{name}.ipynb").read_text())["cells"]:
@@ -119,3 +141,21 @@ def test_table_notes_the_points_left_to_grade_by_hand(graded):
     assert by_hand > 0
     assert f"{by_hand:g} points of written answers to grade by hand (formgrader)" in results["reference"].notes
     assert not any("by hand" in n for n in results["blank"].notes)   # unchanged answer cells: nothing to read
+
+
+@pytest.mark.parametrize("notebook", NOTEBOOKS)
+def test_experiment_cells_are_left_out_and_say_so(graded, notebook):
+    root, _ = graded
+    assert_runs_without_experiments(root / "grading", "reference", notebook)
+
+
+def test_which_cells_are_experiments_comes_from_the_master(graded):
+    """Tags the student moved change nothing: the tagged solution and graded cells run and earn their points,
+    the untagged experiment cells stay out."""
+    root, results = graded
+    assert cells(results["retagged"]) == cells(results["reference"])
+    experiments = experiment_cells(REPO_ROOT / "source" / ASSIGNMENT / f"{NOTEBOOK}.ipynb")
+    shown = {c.get("id"): "".join(o.get("text", "") for o in c.outputs) for c in autograded_notebook(root, "retagged").cells
+             if c.cell_type == "code"}
+    assert all(shown[i] == NOT_RUN for i in experiments)
+    assert not any("the student ran this" in text for text in shown.values())
