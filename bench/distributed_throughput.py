@@ -25,6 +25,8 @@ import tempfile
 import time
 from pathlib import Path
 
+import nbformat
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _machine_load import disturbed_note  # noqa: E402  (bench/, the script's own folder)
@@ -35,7 +37,8 @@ from distributed import get_task_stream  # noqa: E402
 from autograder.config import ASSIGNMENT, REPO_ROOT  # noqa: E402
 from autograder.gradebook import prepare_gradebook  # noqa: E402
 from autograder.grading import grade_class  # noqa: E402
-from autograder.time_limits import stored_run_seconds  # noqa: E402
+from autograder.pipeline import experiment_cells  # noqa: E402
+from autograder.time_limits import cell_seconds  # noqa: E402
 from autograder.local_cluster import Cluster  # noqa: E402
 from autograder.golden.build import write_submission  # noqa: E402
 
@@ -87,6 +90,12 @@ def on_cluster(root: Path, subs: Path, source: Path | None, workers: int) -> dic
 
 CLASSES = (1_000, 10_000)
 SLOTS = (10, 50, 100, 500)
+
+
+def graded_cell_seconds(master: Path) -> float:
+    """Seconds the cells that grading runs (all but the experiments) took in the master's stored run."""
+    experiments = experiment_cells(master)
+    return sum(cell_seconds(c) or 0.0 for c in nbformat.read(master, as_version=4).cells if c.get("id") not in experiments)
 
 
 def cost_model(worker_s: float, coordinator_s: float, rows: float, label: str) -> list[str]:
@@ -147,10 +156,10 @@ def main() -> int:
         print(f"per notebook, {label:9s}: worker {run['worker_seconds'] / run['tasks']:.2f} s ({run['tasks']} tasks), "
               f"coordinator CPU {run['cpu'] / n:.2f} s, gradebook rows {run['rows'] / n:.1f}")
     if args.full:
-        stored = sum(stored_run_seconds(REPO_ROOT / "source" / ASSIGNMENT).values())
+        stored = sum(graded_cell_seconds(path) for path in (REPO_ROOT / "source" / ASSIGNMENT).glob("*.ipynb"))
         per_submission = (two["cpu"], two["rows"])
         for line in (cost_model(two["worker_seconds"], *per_submission, "reduced training budget (grading default)")
-                     + cost_model(stored, *per_submission, "full training budget (the notebooks' stored run times)")):
+                     + cost_model(stored, *per_submission, "full training budget (the stored run times of the cells grading runs)")):
             print(line)
     if note := disturbed_note(load_before):
         print(note)
