@@ -260,10 +260,11 @@ def _stage(settings: ClassSettings, tasks: list[StudentTask], masters: dict, *, 
            report) -> tuple[dict[str, StudentProgress], list[NotebookJob]]:
     """Copy each student's notebooks in and plan the autograde calls: one per student when serial; one per
     notebook when parallel, so that the notebooks of one submission (or of a small class) also spread over
-    the jobs, longest first (by the master notebooks' stored run times): the last one to start is short.
+    the jobs, longest first (by the master notebooks' stored run times of the cells grading runs): the last one to start is short.
     A student who cannot be staged is reported at once."""
     sources = Path(settings.source_root or REPO_ROOT / "source") / ASSIGNMENT
-    stored_seconds = stored_run_seconds(sources) if per_notebook else {}
+    experiments = bool(settings.sandbox.get("run_experiments"))
+    stored_seconds = stored_run_seconds(sources, experiments=experiments) if per_notebook else {}
     lock = GradebookLock(settings.grading_root)
     students, units = {}, []
     for task in tasks:

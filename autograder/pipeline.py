@@ -6,10 +6,9 @@ place: it writes each check's inputs, runs the notebook in `autograder.sandbox`,
 student's outputs into the trusted notebook, and then replaces the outputs of every autograded test
 cell with the judge's verdict, which nbgrader's `SaveAutoGrades` turns into points as usual.
 
-Cells the master notebook tags `experiment` (training, timing and their figures, for the student to look at)
-are left out of the run unless `run_experiments` is set: no grade depends on them, a run under the reduced
-budget shows nothing of their effect, and they are most of a notebook's grading time. Which cells are
-experiments comes from the master, never from the submission.
+The cells the master tags `experiment` (`autograder.experiment_cells`) are left out of the run unless
+`run_experiments` is set: no grade depends on them, a run under the reduced budget shows nothing of their
+effect, and they were most of a notebook's grading time.
 """
 import contextlib
 import shutil
@@ -25,15 +24,15 @@ from traitlets import Bool, Float, Instance, Integer, List, Unicode
 from autograder import time_limits
 from autograder.rubric import REGISTRY, Verdict, seed_for
 from autograder.distributed import remote_runner
+from autograder.experiment_cells import experiment_cells
 from autograder.gradebook_lock import GradebookLock
 from autograder.judge import NO_RECORDING, judge, write_inputs
 from autograder.sandbox import Limits, run_sandboxed
 from workbook.grading_folder import GRADING_FOLDER
 from workbook.variants import STUDENT_ENV
 
-__all__ = ["SandboxedExecute", "verdict_outputs", "experiment_cells", "EXPERIMENT_TAG", "NOT_RUN"]
+__all__ = ["SandboxedExecute", "verdict_outputs", "NOT_RUN"]
 
-EXPERIMENT_TAG = "experiment"
 NOT_RUN = ("Not run when grading: this cell is an experiment for you to look at, and no grade depends on it. "
            "Your own run's outputs are in the notebook you submitted.\n")
 
@@ -77,15 +76,6 @@ def _no_recording_message(nb: NotebookNode, cell: NotebookNode) -> str:
     return f"{text[0].upper()}{text[1:]}. So the grader received nothing from this cell to check"
 
 
-def experiment_cells(master: Path) -> frozenset[str]:
-    """Ids of the cells `master` tags `experiment` (none when it is missing or unreadable)."""
-    try:
-        cells = nbformat.read(master, as_version=4).cells
-    except Exception:
-        return frozenset()
-    return frozenset(c.get("id") for c in cells if c.get("id") and EXPERIMENT_TAG in c.get("metadata", {}).get("tags", []))
-
-
 def _left_out(cell: NotebookNode, ids: frozenset[str]) -> bool:
     """Whether the run leaves `cell` out: a code cell of `ids` (a graded or solution cell never is)."""
     return cell.cell_type == "code" and cell.get("id") in ids and not utils.is_grade(cell) and not utils.is_solution(cell)
@@ -126,7 +116,7 @@ class SandboxedExecute(NbGraderPreprocessor):
     def limits(self, notebook: str = "") -> Limits:
         """The run's limits; times from the master `notebook`'s stored run unless given explicitly."""
         derived = time_limits.reference_limits(Path(self.reference_folder) / f"{notebook}.ipynb", self.time_factor,
-                                               self.cell_floor, self.notebook_floor)
+                                               self.cell_floor, self.notebook_floor, experiments=self.run_experiments)
         return Limits(cell_timeout=self.cell_timeout or derived.default_cell,
                       notebook_timeout=self.notebook_timeout or derived.notebook,
                       cell_timeouts=() if self.cell_timeout else derived.cells,

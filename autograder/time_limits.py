@@ -10,6 +10,9 @@ saved without cell ids) gets the notebook's longest cell limit. The notebook lim
 is the most a submission's notebook can cost. An instructor's --cell-timeout / --notebook-timeout
 replaces these.
 
+The cells the master tags `experiment` count only when grading runs them (`SandboxedExecute.run_experiments`):
+by default they are left out, and so are their times.
+
 `python -m autograder.time_limits` prints the limits of every notebook and the worst case per submission.
 """
 import math
@@ -19,6 +22,8 @@ from datetime import datetime
 from pathlib import Path
 
 import nbformat
+
+from autograder.experiment_cells import is_experiment
 
 __all__ = ["cell_seconds", "stored_run_seconds", "NotebookLimits", "reference_limits", "FACTOR", "CELL_FLOOR",
            "NOTEBOOK_FLOOR", "STARTUP"]
@@ -47,10 +52,11 @@ def _cells(path: Path) -> list:
         return []
 
 
-def stored_run_seconds(folder: Path) -> dict[str, float]:
-    """Seconds each notebook of `folder` took in its stored run (the sum of its cells' recorded times);
-    0 for a notebook without them."""
-    return {path.stem: sum(cell_seconds(c) or 0.0 for c in _cells(path)) for path in sorted(folder.glob("*.ipynb"))}
+def stored_run_seconds(folder: Path, *, experiments: bool = True) -> dict[str, float]:
+    """Seconds each notebook of `folder` took in its stored run (the sum of its cells' recorded times, the
+    experiment cells' only if `experiments`); 0 for a notebook without them."""
+    return {path.stem: sum(cell_seconds(c) or 0.0 for c in _cells(path) if experiments or not is_experiment(c))
+            for path in sorted(folder.glob("*.ipynb"))}
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ class NotebookLimits:
 
 
 def reference_limits(master: Path, factor: float = FACTOR, cell_floor: int = CELL_FLOOR,
-                     notebook_floor: int = NOTEBOOK_FLOOR) -> NotebookLimits:
+                     notebook_floor: int = NOTEBOOK_FLOOR, *, experiments: bool = True) -> NotebookLimits:
     """Limits for submissions of the master notebook `master` (a missing or unreadable one: the floors).
 
     Args:
@@ -70,11 +76,12 @@ def reference_limits(master: Path, factor: float = FACTOR, cell_floor: int = CEL
         factor: how many times the honest cost a submission may take.
         cell_floor: the least seconds any cell gets.
         notebook_floor: the least seconds the notebook gets.
+        experiments: whether the cells tagged `experiment` run (else they get no limit and add no time).
     """
     cells, total = [], 0.0
     for cell in _cells(master):
         seconds = cell_seconds(cell)
-        if cell.cell_type != "code" or seconds is None:
+        if cell.cell_type != "code" or seconds is None or (is_experiment(cell) and not experiments):
             continue
         total += seconds
         key = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or cell.get("id")
@@ -89,12 +96,14 @@ def reference_limits(master: Path, factor: float = FACTOR, cell_floor: int = CEL
 def main(argv=None) -> int:
     from autograder.config import ASSIGNMENT, REPO_ROOT
     folder = Path(argv[0] if argv else REPO_ROOT / "source" / ASSIGNMENT)
+    graded, everything = stored_run_seconds(folder, experiments=False), stored_run_seconds(folder)
     worst = 0
-    print(f"{'notebook':<28} {'honest (stored)':>15} {'notebook limit':>14} {'longest cell limit':>18}")
+    print("grading's default: the cells tagged experiment are left out (their stored time in brackets)")
+    print(f"{'notebook':<28} {'honest (stored)':>24} {'notebook limit':>14} {'longest cell limit':>18}")
     for path in sorted(folder.glob("*.ipynb")):
-        limits = reference_limits(path)
-        honest = stored_run_seconds(folder)[path.stem]
-        print(f"{path.stem:<28} {honest:>13.1f} s {limits.notebook:>12} s {limits.default_cell:>16} s")
+        limits = reference_limits(path, experiments=False)
+        both = f"{graded[path.stem]:.1f} s ({everything[path.stem] - graded[path.stem]:.1f} s)"
+        print(f"{path.stem:<28} {both:>24} {limits.notebook:>12} s {limits.default_cell:>16} s")
         worst += limits.notebook
     print(f"worst case per submission: {worst} s ({worst / 60:.1f} min) serially; the notebooks of one submission "
           f"run in parallel with --jobs N")

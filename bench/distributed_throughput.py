@@ -25,8 +25,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import nbformat
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _machine_load import disturbed_note  # noqa: E402  (bench/, the script's own folder)
@@ -37,8 +35,7 @@ from distributed import get_task_stream  # noqa: E402
 from autograder.config import ASSIGNMENT, REPO_ROOT  # noqa: E402
 from autograder.gradebook import prepare_gradebook  # noqa: E402
 from autograder.grading import grade_class  # noqa: E402
-from autograder.pipeline import experiment_cells  # noqa: E402
-from autograder.time_limits import cell_seconds  # noqa: E402
+from autograder.time_limits import stored_run_seconds  # noqa: E402
 from autograder.local_cluster import Cluster  # noqa: E402
 from autograder.golden.build import write_submission  # noqa: E402
 
@@ -90,12 +87,6 @@ def on_cluster(root: Path, subs: Path, source: Path | None, workers: int) -> dic
 
 CLASSES = (1_000, 10_000)
 SLOTS = (10, 50, 100, 500)
-
-
-def graded_cell_seconds(master: Path) -> float:
-    """Seconds the cells that grading runs (all but the experiments) took in the master's stored run."""
-    experiments = experiment_cells(master)
-    return sum(cell_seconds(c) or 0.0 for c in nbformat.read(master, as_version=4).cells if c.get("id") not in experiments)
 
 
 def cost_model(worker_s: float, coordinator_s: float, rows: float, label: str) -> list[str]:
@@ -156,7 +147,7 @@ def main() -> int:
         print(f"per notebook, {label:9s}: worker {run['worker_seconds'] / run['tasks']:.2f} s ({run['tasks']} tasks), "
               f"coordinator CPU {run['cpu'] / n:.2f} s, gradebook rows {run['rows'] / n:.1f}")
     if args.full:
-        stored = sum(graded_cell_seconds(path) for path in (REPO_ROOT / "source" / ASSIGNMENT).glob("*.ipynb"))
+        stored = sum(stored_run_seconds(REPO_ROOT / "source" / ASSIGNMENT, experiments=False).values())
         per_submission = (two["cpu"], two["rows"])
         for line in (cost_model(two["worker_seconds"], *per_submission, "reduced training budget (grading default)")
                      + cost_model(stored, *per_submission, "full training budget (the stored run times of the cells grading runs)")):

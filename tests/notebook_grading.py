@@ -16,7 +16,8 @@ from autograder.rubric import REGISTRY
 from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.grading import grade_class
 from autograder.golden.build import write_submission
-from autograder.pipeline import NOT_RUN, experiment_cells
+from autograder.experiment_cells import experiment_cells
+from autograder.pipeline import NOT_RUN
 
 
 def autograded_points(notebook: str) -> dict[str, float]:

@@ -6,7 +6,8 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 import autograder.pipeline as pipeline
-from autograder.pipeline import EXPERIMENT_TAG, NOT_RUN, SandboxedExecute, experiment_cells
+from autograder.experiment_cells import EXPERIMENT_TAG, experiment_cells
+from autograder.pipeline import NOT_RUN, SandboxedExecute
 from autograder.sandbox import SandboxResult
 
 SOLUTION = {"solution": True, "grade": False, "locked": False, "grade_id": "answer", "schema_version": 3}

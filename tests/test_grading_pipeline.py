@@ -8,7 +8,8 @@ import pytest
 from autograder.rubric import REGISTRY
 from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.grading import grade_class
-from autograder.pipeline import EXPERIMENT_TAG, NOT_RUN, experiment_cells
+from autograder.experiment_cells import EXPERIMENT_TAG, experiment_cells
+from autograder.pipeline import NOT_RUN
 from tests.notebook_grading import assert_runs_without_experiments
 from autograder.reports import write_csv
 from autograder.golden.build import SEED_ANSWERS, function_source, write_submission

@@ -3,6 +3,7 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder.config import ASSIGNMENT, REPO_ROOT
+from autograder.experiment_cells import EXPERIMENT_TAG
 from autograder.time_limits import STARTUP, reference_limits, stored_run_seconds
 
 
@@ -26,6 +27,18 @@ def test_limits_follow_the_recorded_times_with_floors(tmp_path):
     assert untimed.id not in cells
     assert limits.notebook == 2 * 102.5 + STARTUP
     assert limits.default_cell == 200  # a cell the master lacks gets the longest cell limit
+
+
+def test_experiment_cells_count_only_when_they_run(tmp_path):
+    experiment, quick = _timed("fit()", 100.0), _timed("x = 1", 2.5)
+    experiment.metadata["tags"] = [EXPERIMENT_TAG]
+    nbformat.write(new_notebook(cells=[experiment, quick]), tmp_path / "master.ipynb")
+    left_out = reference_limits(tmp_path / "master.ipynb", factor=2, cell_floor=30, notebook_floor=10, experiments=False)
+    assert dict(left_out.cells) == {quick.id: 30} and left_out.notebook == 2 * 2.5 + STARTUP
+    run = reference_limits(tmp_path / "master.ipynb", factor=2, cell_floor=30, notebook_floor=10)
+    assert dict(run.cells) == {experiment.id: 200, quick.id: 30} and run.notebook == 2 * 102.5 + STARTUP
+    assert stored_run_seconds(tmp_path, experiments=False) == {"master": 2.5}
+    assert stored_run_seconds(tmp_path) == {"master": 102.5}
 
 
 def test_cells_never_outlast_the_notebook_and_floors_apply_without_times(tmp_path):
