@@ -61,10 +61,11 @@ help:
 # Bytecode: Python writes it at the first import of each module, instead of uv compiling all ~17,500 installed
 # files (26.7 s on 2 cores with compileall), of which about a quarter is ever imported. Sandboxed kernels see the
 # venv read-only and cannot write it, so the stamp imports what a grading kernel and the grader import (and
-# JupyterLab's server, for make lab), two processes at once (the torch chain is the long one). bench/kernel_bytecode.py lists what a sandboxed kernel running
-# every notebook's imports, an error, an interrupt and an output flood still compiles for itself (none, with this list;
-# IPython's tracebacks import stack_data and pygments' lexer). (debugpy warns about frozen modules on
-# import, a warning for debugging sessions that PYDEVD_DISABLE_FILE_VALIDATION turns off.)
+# JupyterLab's server, for make lab), two processes at once (the torch chain is the long one).
+# bench/kernel_bytecode.py lists what a sandboxed kernel running every notebook's imports, an error, an interrupt
+# and an output flood still compiles for itself (none, with this list; IPython's tracebacks import stack_data and
+# pygments' lexer). (debugpy warns about frozen modules on import, a warning for debugging sessions that
+# PYDEVD_DISABLE_FILE_VALIDATION turns off.)
 UV_VERSION := 0.13.9
 UV_SOURCES = $(shell $(PYTHON) -m pip config list 2>/dev/null \
 	| sed -n "s/^[^.]*\.\(index-url\|extra-index-url\|find-links\)='\(.*\)'$$/\1 \2/p" \
