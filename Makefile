@@ -58,6 +58,7 @@ help:
 # uses one. uv reads no pip configuration, so it is handed the package sources pip is configured with on this
 # machine (a mirror or a folder of wheels), and pip's rule for choosing among several sources (the best version
 # from any of them: uv's unsafe-best-match).
+# requirements-overrides.txt drops an optional package whose import costs every Jupyter process a second or more.
 # Bytecode: Python writes it at the first import of each module, instead of uv compiling all ~17,500 installed
 # files (26.7 s on 2 cores with compileall), of which about a quarter is ever imported. Sandboxed kernels see the
 # venv read-only and cannot write it, so the stamp imports what a grading kernel and the grader import (and
@@ -78,10 +79,10 @@ FIRST_IMPORTS := "torch._dynamo, torchvision.models, fastai.vision.all" \
 	pygments.console, jupyter_client.manager, nbclient, nbgrader.apps.api, jupyter_server.serverapp, jupyterlab.labapp"
 # its cache stays in the repository too (the venv hard-links its files)
 UV := UV_CACHE_DIR=$(CURDIR)/.cache/uv $(VENV)/bin/uv
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-overrides.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(UV) pip install --quiet --python $(PY) $(UV_SOURCES) -r requirements.txt
+	$(UV) pip install --quiet --python $(PY) $(UV_SOURCES) -r requirements.txt --override requirements-overrides.txt
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .
 	printf '%s\n' $(FIRST_IMPORTS) | PYDEVD_DISABLE_FILE_VALIDATION=1 xargs -P 2 -I{} $(PY) -W ignore -c 'import {}'
 	@touch $@

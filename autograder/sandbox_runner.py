@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 # jsonschema (under nbformat) imports the optional IRI checker rfc3987_syntax when it is installed,
-# which builds a parser at import: ~0.9 s of every sandboxed run. The runner never checks IRI formats.
+# which builds a parser at import: 1-1.7 s of every sandboxed run. The runner never checks IRI formats. (make's
+# install leaves the package out, requirements-overrides.txt; this covers an environment installed otherwise.)
 sys.modules.setdefault("rfc3987_syntax", None)
 
 import asyncio  # noqa: E402
