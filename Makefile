@@ -54,10 +54,11 @@ help:
 	@echo "make test-hub (root) the nbgrader round trip on the hub in headless Chromium"
 	@echo "make images | bench | browser-deps | sandbox-deps | clean"
 
-# uv installs the pinned list: it unpacks the wheels (torch's CUDA libraries are 5 GB) on every core, where pip
-# uses one. uv reads no pip configuration, so it is handed the package sources pip is configured with on this
-# machine (a mirror or a folder of wheels), and pip's rule for choosing among several sources (the best version
-# from any of them: uv's unsafe-best-match).
+# The venv is made without pip (its ensurepip takes 4 s): the pip of the Python it was made from (22.3 or later,
+# else the venv's own) installs uv into it, and uv installs the pinned list (`.venv/bin/uv pip install` adds a package later): it unpacks
+# the wheels (torch's CUDA libraries are 5 GB) on every core, where pip uses one. uv reads no pip configuration, so
+# it is handed the package sources pip is configured with on this machine (a mirror or a folder of wheels), and
+# pip's rule for choosing among several sources (the best version from any of them: uv's unsafe-best-match).
 # requirements-overrides.txt drops an optional package whose import costs every Jupyter process a second or more.
 # Bytecode: Python writes it at the first import of each module, instead of uv compiling all ~17,500 installed
 # files (26.7 s on 2 cores with compileall), of which about a quarter is ever imported. Sandboxed kernels see the
@@ -80,8 +81,9 @@ FIRST_IMPORTS := "torch._dynamo, torchvision.models, fastai.vision.all" \
 # its cache stays in the repository too (the venv hard-links its files)
 UV := UV_CACHE_DIR=$(CURDIR)/.cache/uv $(VENV)/bin/uv
 $(STAMP): requirements.txt requirements-overrides.txt pyproject.toml
-	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
+	"$$($(PY) -c 'import sys; print(sys._base_executable)')" -m pip --python $(PY) install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
+		|| { $(PY) -m ensurepip --upgrade && $(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 	$(UV) pip install --quiet --python $(PY) $(UV_SOURCES) -r requirements.txt --override requirements-overrides.txt
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .
 	printf '%s\n' $(FIRST_IMPORTS) | PYDEVD_DISABLE_FILE_VALIDATION=1 xargs -P 2 -I{} $(PY) -W ignore -c 'import {}'
