@@ -55,10 +55,11 @@ help:
 	@echo "make images | bench | browser-deps | sandbox-deps | clean"
 
 # The venv is made without pip (its ensurepip takes 4 s): the pip of the Python it was made from (22.3 or later,
-# else the venv's own) installs uv into it, and uv installs the pinned list (`.venv/bin/uv pip install` adds a package later): it unpacks
-# the wheels (torch's CUDA libraries are 5 GB) on every core, where pip uses one. uv reads no pip configuration, so
-# it is handed the package sources pip is configured with on this machine (a mirror or a folder of wheels), and
-# pip's rule for choosing among several sources (the best version from any of them: uv's unsafe-best-match).
+# else the venv's own) installs uv into it, and uv installs the pinned list (`.venv/bin/uv pip install` adds a
+# package later): it unpacks the wheels (torch's CUDA libraries are 5 GB) on every core, where pip uses one.
+# uv reads no pip configuration, so it is handed the package sources pip is configured with on this machine (a
+# mirror or a folder of wheels), and pip's rule for choosing among several sources (the best version from any of
+# them: uv's unsafe-best-match).
 # requirements-overrides.txt drops an optional package whose import costs every Jupyter process a second or more.
 # Bytecode: Python writes it at the first import of each module, instead of uv compiling all ~17,500 installed
 # files (26.7 s on 2 cores with compileall), of which about a quarter is ever imported. Sandboxed kernels see the
@@ -78,11 +79,13 @@ FIRST_IMPORTS := "torch._dynamo, torchvision.models, fastai.vision.all" \
 	IPython.core.logger, IPython.core.oinspect, IPython.extensions.storemagic, IPython.utils.wildcard, \
 	tornado.platform.asyncio, zmq.utils.garbage, stack_data, pygments.lexers.python, pygments.formatters.terminal256, \
 	pygments.console, jupyter_client.manager, nbclient, nbgrader.apps.api, jupyter_server.serverapp, jupyterlab.labapp"
+# the Python the venv was made from, asked at run time (the Makefile's PATH finds the venv's python3 first)
+BASE_PYTHON = "$$($(PY) -c 'import sys; print(sys._base_executable)')"
 # its cache stays in the repository too (the venv hard-links its files)
 UV := UV_CACHE_DIR=$(CURDIR)/.cache/uv $(VENV)/bin/uv
 $(STAMP): requirements.txt requirements-overrides.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv --without-pip $(VENV)
-	"$$($(PY) -c 'import sys; print(sys._base_executable)')" -m pip --python $(PY) install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
+	$(BASE_PYTHON) -m pip --python $(PY) install --quiet --disable-pip-version-check uv==$(UV_VERSION) \
 		|| { $(PY) -m ensurepip --upgrade && $(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION); }
 	$(UV) pip install --quiet --python $(PY) $(UV_SOURCES) -r requirements.txt --override requirements-overrides.txt
 	$(UV) pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .

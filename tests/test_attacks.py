@@ -18,7 +18,7 @@ from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.gradebook import make_api
 from autograder.grading import grade_class
 from autograder.golden.attacks import target
-from autograder.golden.attacks.target import ATTACKS, NOTEBOOK, student
+from autograder.golden.attacks.target import ATTACKS, NOTEBOOK
 
 pytestmark = pytest.mark.slow
 POINTS = {"channel_stats_values": 2, "channel_stats_errors": 1, "normalize_values": 2, "normalize_errors": 1}
@@ -111,10 +111,10 @@ def messages(graded, student) -> dict[str, str]:
 def problems(graded, name: str) -> list[str]:
     """Every way the attack `name` was not contained (empty when it was)."""
     attack = ATTACKS[name]
-    result = graded["results"][student(name)]
+    result = graded["results"][target.student(name)]
     if result.status != "graded":
         return [f"not graded: {result.status}"]
-    found, scores, shown = [], cells(result), messages(graded, student(name))
+    found, scores, shown = [], cells(result), messages(graded, target.student(name))
     if result.max_total != sum(POINTS.values()) or set(scores) != set(POINTS):
         found.append(f"graded cells changed: {sorted(scores)}, out of {result.max_total} points")
     for cell, points in POINTS.items():
@@ -188,20 +188,20 @@ def test_no_host_secret_or_path_reaches_the_outputs(graded):
     no line of /etc/shadow, no listing of the grader's home and no host path of the grading folders."""
     shadow = [line for line in Path("/etc/shadow").read_text().splitlines() if line.strip()]
     for name in ("read_home_and_shadow", "environment_token", "mountinfo_paths"):  # (the others print paths they were given)
-        text = _autograded_text(graded, student(name))
+        text = _autograded_text(graded, target.student(name))
         assert TOKEN[1] not in text
         assert not any(line in text for line in shadow)
         assert f"listed {graded['paths']['home']}" not in text and "listed /root" not in text
         for host in (graded["grading"], graded["subs"], graded["root"]):
             assert str(host) not in text, (name, str(host))
-    assert "denied /etc/shadow" in _autograded_text(graded, student("read_home_and_shadow"))
+    assert "denied /etc/shadow" in _autograded_text(graded, target.student("read_home_and_shadow"))
 
 
 def test_environment_token_is_not_in_the_feedback(graded):
-    student_id = student("environment_token")
+    student = target.student("environment_token")
     api = make_api(graded["grading"], source_root=graded["source_root"])
-    assert api.generate_feedback(ASSIGNMENT, student_id, force=True)["success"]
-    html = (graded["grading"] / "feedback" / student_id / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
+    assert api.generate_feedback(ASSIGNMENT, student, force=True)["success"]
+    html = (graded["grading"] / "feedback" / student / ASSIGNMENT / f"{NOTEBOOK}.html").read_text()
     assert "WORKBOOK_GRADING_DIR" in html  # the kernel's environment was printed: only the allowlisted part
     assert TOKEN[0] not in html and TOKEN[1] not in html
 
@@ -209,7 +209,7 @@ def test_environment_token_is_not_in_the_feedback(graded):
 def test_sleeping_submission_is_stopped_at_the_reference_limit(graded):
     """The cell limit comes from the small assignment's recorded run (its floor), not a fixed 120 s: every
     graded cell of the sleeper is interrupted after CELL_FLOOR seconds."""
-    shown = messages(graded, student("sleep_under_limit"))
+    shown = messages(graded, target.student("sleep_under_limit"))
     for cell in POINTS:
         assert f"CellTimeoutError: the cell ran longer than {CELL_FLOOR} s" in shown[cell], shown[cell]
 
