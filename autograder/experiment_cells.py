@@ -2,11 +2,7 @@
 look at. No grade depends on them, so grading leaves them out (`SandboxedExecute.run_experiments` runs them), and
 the time limits and the order of the notebooks count only the cells that run. Which cells are experiments is
 always read from the master, never from a submission."""
-from pathlib import Path
-
-import nbformat
-
-__all__ = ["EXPERIMENT_TAG", "is_experiment", "experiment_cells"]
+__all__ = ["EXPERIMENT_TAG", "is_experiment", "experiment_ids"]
 
 EXPERIMENT_TAG = "experiment"
 
@@ -16,10 +12,6 @@ def is_experiment(cell) -> bool:
     return EXPERIMENT_TAG in cell.get("metadata", {}).get("tags", [])
 
 
-def experiment_cells(master: Path) -> frozenset[str]:
-    """Ids of the cells `master` tags `experiment` (none when it is missing or unreadable)."""
-    try:
-        cells = nbformat.read(master, as_version=4).cells
-    except Exception:
-        return frozenset()
-    return frozenset(c.get("id") for c in cells if c.get("id") and is_experiment(c))
+def experiment_ids(master_cells) -> frozenset[str]:
+    """Ids of the master's cells tagged `experiment` (the cells as `time_limits.read_cells` reads them)."""
+    return frozenset(c.get("id") for c in master_cells if c.get("id") and is_experiment(c))

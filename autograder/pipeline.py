@@ -24,7 +24,7 @@ from traitlets import Bool, Float, Instance, Integer, List, Unicode
 from autograder import time_limits
 from autograder.rubric import REGISTRY, Verdict, seed_for
 from autograder.distributed import remote_runner
-from autograder.experiment_cells import experiment_cells
+from autograder.experiment_cells import experiment_ids
 from autograder.gradebook_lock import GradebookLock
 from autograder.judge import NO_RECORDING, judge, write_inputs
 from autograder.sandbox import Limits, run_sandboxed
@@ -113,10 +113,10 @@ class SandboxedExecute(NbGraderPreprocessor):
     gradebook_lock = Instance(GradebookLock, allow_none=True,
                               help="The gradebook lock the calling process holds; released while the sandbox runs.").tag(config=True)
 
-    def limits(self, notebook: str = "") -> Limits:
-        """The run's limits; times from the master `notebook`'s stored run unless given explicitly."""
-        derived = time_limits.reference_limits(Path(self.reference_folder) / f"{notebook}.ipynb", self.time_factor,
-                                               self.cell_floor, self.notebook_floor, experiments=self.run_experiments)
+    def limits(self, master_cells: list) -> Limits:
+        """The run's limits; times from the master's stored run (its cells) unless given explicitly."""
+        derived = time_limits.limits_from(master_cells, self.time_factor, self.cell_floor, self.notebook_floor,
+                                          experiments=self.run_experiments)
         return Limits(cell_timeout=self.cell_timeout or derived.default_cell,
                       notebook_timeout=self.notebook_timeout or derived.notebook,
                       cell_timeouts=() if self.cell_timeout else derived.cells,
@@ -141,10 +141,11 @@ class SandboxedExecute(NbGraderPreprocessor):
         if self.gpu:
             env["CUDA_VISIBLE_DEVICES"] = self.gpu
         run = remote_runner(self.scheduler) if self.scheduler else run_sandboxed
-        skipped = frozenset() if self.run_experiments else experiment_cells(Path(self.reference_folder) / f"{notebook}.ipynb")
-        to_run = nbformat.from_dict({**nb, "cells": [c for c in nb.cells if not _left_out(c, skipped)]})
         with self.gradebook_lock.released() if self.gradebook_lock else contextlib.nullcontext():
-            result = run(to_run, workdir, hide=[Path(p) for p in self.hide], env=env, limits=self.limits(notebook),
+            master = time_limits.read_cells(Path(self.reference_folder) / f"{notebook}.ipynb")  # its experiments, times
+            skipped = frozenset() if self.run_experiments else experiment_ids(master)
+            to_run = nbformat.from_dict({**nb, "cells": [c for c in nb.cells if not _left_out(c, skipped)]})
+            result = run(to_run, workdir, hide=[Path(p) for p in self.hide], env=env, limits=self.limits(master),
                          unsafe=self.allow_unsafe)
         for line in result.degraded:
             self.log.warning("SANDBOX DEGRADED for %s/%s: %s", student, notebook, line)

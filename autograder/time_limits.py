@@ -25,7 +25,7 @@ import nbformat
 
 from autograder.experiment_cells import is_experiment
 
-__all__ = ["cell_seconds", "stored_run_seconds", "NotebookLimits", "reference_limits", "FACTOR", "CELL_FLOOR",
+__all__ = ["cell_seconds", "read_cells", "stored_run_seconds", "NotebookLimits", "reference_limits", "limits_from", "FACTOR", "CELL_FLOOR",
            "NOTEBOOK_FLOOR", "STARTUP"]
 
 FACTOR = 3.0
@@ -45,7 +45,8 @@ def cell_seconds(cell) -> float | None:
     return max(0.0, (end - start).total_seconds())
 
 
-def _cells(path: Path) -> list:
+def read_cells(path: Path) -> list:
+    """The cells of the notebook at `path`; none when it is missing or unreadable."""
     try:
         return nbformat.read(path, as_version=4).cells
     except Exception:
@@ -55,7 +56,7 @@ def _cells(path: Path) -> list:
 def stored_run_seconds(folder: Path, *, experiments: bool = True) -> dict[str, float]:
     """Seconds each notebook of `folder` took in its stored run (the sum of its cells' recorded times, the
     experiment cells' only if `experiments`); 0 for a notebook without them."""
-    return {path.stem: sum(cell_seconds(c) or 0.0 for c in _cells(path) if experiments or not is_experiment(c))
+    return {path.stem: sum(cell_seconds(c) or 0.0 for c in read_cells(path) if experiments or not is_experiment(c))
             for path in sorted(folder.glob("*.ipynb"))}
 
 
@@ -78,8 +79,14 @@ def reference_limits(master: Path, factor: float = FACTOR, cell_floor: int = CEL
         notebook_floor: the least seconds the notebook gets.
         experiments: whether the cells tagged `experiment` run (else they get no limit and add no time).
     """
+    return limits_from(read_cells(master), factor, cell_floor, notebook_floor, experiments=experiments)
+
+
+def limits_from(master_cells: list, factor: float = FACTOR, cell_floor: int = CELL_FLOOR,
+                notebook_floor: int = NOTEBOOK_FLOOR, *, experiments: bool = True) -> NotebookLimits:
+    """`reference_limits` of a master's cells already read (`read_cells`)."""
     cells, total = [], 0.0
-    for cell in _cells(master):
+    for cell in master_cells:
         seconds = cell_seconds(cell)
         if cell.cell_type != "code" or seconds is None or (is_experiment(cell) and not experiments):
             continue

@@ -16,8 +16,9 @@ from autograder.rubric import REGISTRY
 from autograder.config import ASSIGNMENT, REPO_ROOT
 from autograder.grading import grade_class
 from autograder.golden.build import write_submission
-from autograder.experiment_cells import experiment_cells
+from autograder.experiment_cells import experiment_ids
 from autograder.pipeline import NOT_RUN
+from autograder.time_limits import read_cells
 
 
 def autograded_points(notebook: str) -> dict[str, float]:
@@ -31,7 +32,7 @@ def assert_runs_without_experiments(grading_root, student: str, notebook: str) -
     """In `student`'s autograded `notebook`, the master's experiment cells say they did not run, and every other
     code cell ran without an error."""
     master = REPO_ROOT / "source" / ASSIGNMENT / f"{notebook}.ipynb"
-    experiments = experiment_cells(master)
+    experiments = experiment_ids(read_cells(master))
     assert experiments, f"{notebook} tags no experiment cell"
     path = grading_root / "autograded" / student / ASSIGNMENT / f"{notebook}.ipynb"
     for cell in (c for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"):

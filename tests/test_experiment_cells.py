@@ -6,9 +6,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 import autograder.pipeline as pipeline
-from autograder.experiment_cells import EXPERIMENT_TAG, experiment_cells
+from autograder.experiment_cells import EXPERIMENT_TAG, experiment_ids
 from autograder.pipeline import NOT_RUN, SandboxedExecute
 from autograder.sandbox import SandboxResult
+from autograder.time_limits import read_cells
 
 SOLUTION = {"solution": True, "grade": False, "locked": False, "grade_id": "answer", "schema_version": 3}
 
@@ -44,8 +45,8 @@ def _grade(master, tmp_path, monkeypatch, **settings):
 
 
 def test_the_master_names_the_experiment_cells(master, tmp_path):
-    assert experiment_cells(master / "nb.ipynb") == {"trains", "answer"}
-    assert experiment_cells(tmp_path / "missing.ipynb") == frozenset()
+    assert experiment_ids(read_cells(master / "nb.ipynb")) == {"trains", "answer"}
+    assert experiment_ids(read_cells(tmp_path / "missing.ipynb")) == frozenset()
 
 
 def test_experiments_are_left_out_by_default_but_never_a_solution(master, tmp_path, monkeypatch):
